@@ -1,0 +1,221 @@
+//! Request and reply bodies of API.md, used by the server to answer and the client to read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Base path of every API route.
+pub const API_BASE: &str = "/api/v1";
+
+/// A folder as listings, delta and metadata calls return it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FolderEntry {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub path: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A file as listings, delta and metadata calls return it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub path: String,
+    pub size: u64,
+    pub mime_type: String,
+    pub content_hash: String,
+    pub version: i64,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A folder or a file, told apart by `"type"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Entry {
+    Folder(FolderEntry),
+    File(FileEntry),
+}
+
+impl Entry {
+    pub fn id(&self) -> &str {
+        match self {
+            Entry::Folder(f) => &f.id,
+            Entry::File(f) => &f.id,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Entry::Folder(f) => &f.name,
+            Entry::File(f) => &f.name,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        match self {
+            Entry::Folder(f) => &f.path,
+            Entry::File(f) => &f.path,
+        }
+    }
+
+    pub fn parent_id(&self) -> Option<&str> {
+        match self {
+            Entry::Folder(f) => f.parent_id.as_deref(),
+            Entry::File(f) => f.parent_id.as_deref(),
+        }
+    }
+
+    pub fn is_folder(&self) -> bool {
+        matches!(self, Entry::Folder(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterReply {
+    pub user: User,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Reply of login and refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenReply {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub user: User,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeReply {
+    pub id: String,
+    pub email: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    pub usage_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateFolderRequest {
+    pub parent_id: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListReply {
+    pub entries: Vec<Entry>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateShareRequest {
+    pub file_id: String,
+    #[serde(default, with = "crate::time::option", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_downloads: Option<u64>,
+}
+
+/// A share link. `token` and `url` are present only in the reply that created it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub file_id: String,
+    #[serde(with = "crate::time::option")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<u64>,
+    pub download_count: u64,
+    pub disabled: bool,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShareList {
+    pub shares: Vec<Share>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeOp {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub op: ChangeOp,
+    pub entry: Entry,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeltaReply {
+    pub entries: Vec<Change>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CursorReply {
+    pub cursor: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitReply {
+    pub changes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_serializes_with_type_tag_and_api_times() {
+        let t = DateTime::parse_from_rfc3339("2026-11-25T13:05:00.123Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let e = Entry::Folder(FolderEntry {
+            id: "x".into(),
+            name: "docs".into(),
+            parent_id: None,
+            path: "/docs".into(),
+            created_at: t,
+            updated_at: t,
+        });
+        let v = serde_json::to_value(&e).unwrap_or_default();
+        assert_eq!(v["type"], "folder");
+        assert_eq!(v["parent_id"], serde_json::Value::Null);
+        assert_eq!(v["created_at"], "2026-11-25T13:05:00Z");
+    }
+}
