@@ -1,0 +1,14 @@
+//! dbx-server: a personal file store with share links and a change log for sync.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod gc;
+pub mod http;
+pub mod metadata;
+pub mod sharing;
+pub mod storage;
+pub mod sync;

@@ -1,1 +1,114 @@
-fn main(){}
+//! `dbx-server serve | migrate | gc | check` (CLI.md).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use dbx_server::app::{open_blobs, open_repository, start};
+use dbx_server::config::{Cli, Command, StoreArgs};
+use dbx_server::metadata::Db;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_db(store: &StoreArgs) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&store.data_dir)?;
+    let url = store.database_url();
+    let repo = tokio::task::spawn_blocking(move || open_repository(&url)).await??;
+    Ok(Db::new(repo))
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            let server = start(args).await?;
+            println!("listening on http://{}", server.addr);
+            let stop = server.shutdown_token();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("shutting down");
+                stop.cancel();
+            });
+            server.wait().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate(store) => {
+            open_db(&store).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gc(args) => {
+            let db = open_db(&args.store).await?;
+            let blobs = open_blobs(&args.store).await?;
+            let grace = Duration::from_secs(args.grace_secs);
+            let r = dbx_server::gc::collect(&db, blobs.as_ref(), grace, args.dry_run).await?;
+            let verb = if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
+            println!(
+                "{verb} {} orphan blobs ({} bytes) and {} stale uploads",
+                r.orphan_blobs, r.orphan_bytes, r.stale_uploads
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(store) => {
+            let db = open_db(&store).await?;
+            let blobs = open_blobs(&store).await?;
+            let r = dbx_server::gc::check(&db, blobs.as_ref()).await?;
+            for key in &r.missing_blobs {
+                println!("missing blob: {key}");
+            }
+            for key in &r.unreferenced_blobs {
+                println!("unreferenced blob: {key}");
+            }
+            if r.is_clean() {
+                println!("ok: metadata and blobs agree");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let ctrl_c = tokio::signal::ctrl_c();
+    match term {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = ctrl_c => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

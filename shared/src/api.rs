@@ -136,7 +136,11 @@ pub struct ListReply {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateShareRequest {
     pub file_id: String,
-    #[serde(default, with = "crate::time::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_downloads: Option<u64>,

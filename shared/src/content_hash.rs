@@ -80,7 +80,9 @@ mod tests {
 
     #[test]
     fn piecewise_equals_whole_across_block_boundary() {
-        let data: Vec<u8> = (0..(BLOCK_SIZE * 2 + 17)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 2 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let mut h = ContentHasher::new();
         for chunk in data.chunks(65_537) {
             h.update(chunk);

@@ -1,0 +1,191 @@
+//! Wiring: opens the stores named by the configuration, builds the area services, and
+//! runs the HTTP server until shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Auth;
+use crate::config::{ServeArgs, StoreArgs};
+use crate::files::Files;
+use crate::metadata::{sqlite::SqliteRepo, Db, Repository};
+use crate::sharing::Shares;
+use crate::storage::{self, BlobStore, S3Settings};
+use crate::sync::{ChangeWaker, Delta, LocalWaker};
+
+/// Everything a request handler can reach.
+pub struct App {
+    pub auth: Auth,
+    pub files: Files,
+    pub shares: Shares,
+    pub delta: Delta,
+}
+
+/// Opens the metadata repository named by the URL and applies pending migrations.
+pub fn open_repository(url: &str) -> anyhow::Result<Arc<dyn Repository>> {
+    let repo: Arc<dyn Repository> = if url.starts_with("sqlite://") {
+        Arc::new(SqliteRepo::open_url(url)?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("the Postgres backend is not available in this build")
+    } else {
+        bail!("unknown database URL scheme: use sqlite://PATH or postgres://…")
+    };
+    repo.migrate().context("applying migrations")?;
+    Ok(repo)
+}
+
+pub async fn open_blobs(store: &StoreArgs) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let settings = S3Settings {
+        endpoint: store.s3_endpoint.clone(),
+        region: store.s3_region.clone(),
+        access_key: store.s3_access_key.clone(),
+        secret_key: store.s3_secret_key.clone(),
+    };
+    Ok(storage::open(&store.blob_store_url(), &settings).await?)
+}
+
+/// The JWT secret: the flag's, or one made on first start and kept in the data dir.
+fn jwt_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &args.jwt_secret {
+        if s.len() < 16 {
+            bail!("--jwt-secret must be at least 16 characters");
+        }
+        return Ok(s.as_bytes().to_vec());
+    }
+    load_or_create_secret(&args.store.data_dir.join("jwt-secret"))
+}
+
+fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let secret = crate::auth::tokens::random_token().map_err(anyhow::Error::msg)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(secret.as_bytes())?;
+    f.sync_all()?;
+    Ok(secret.into_bytes())
+}
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops taking requests, lets in-flight ones finish, and waits.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after `shutdown` is requested elsewhere).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens everything, binds the listener and starts serving.
+pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&args.store.data_dir)
+        .with_context(|| format!("creating data dir {}", args.store.data_dir.display()))?;
+    let url = args.store.database_url();
+    let repo = tokio::task::spawn_blocking(move || open_repository(&url)).await??;
+    let blobs = open_blobs(&args.store).await?;
+    let secret = jwt_secret(&args)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+
+    let shutdown = CancellationToken::new();
+    let db = Db::new(repo);
+    let waker: Arc<dyn ChangeWaker> = Arc::new(LocalWaker::default());
+    let app = Arc::new(App {
+        auth: Auth::new(db.clone(), &secret, args.access_ttl(), args.refresh_ttl()),
+        files: Files::new(
+            db.clone(),
+            blobs.clone(),
+            waker.clone(),
+            args.max_upload_bytes,
+        ),
+        shares: Shares::new(db.clone(), public_url),
+        delta: Delta::new(db.clone(), waker, shutdown.clone()),
+    });
+    spawn_housekeeping(
+        app.clone(),
+        db,
+        blobs,
+        Duration::from_secs(args.gc_grace),
+        shutdown.clone(),
+    );
+
+    let routes = crate::http::routes(app);
+    let stop = shutdown.clone();
+    let server = warp::serve(routes)
+        .incoming(listener)
+        .graceful(async move { stop.cancelled().await })
+        .run();
+    let task = tokio::spawn(server);
+    Ok(RunningServer {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+/// Periodic work: forget refilled rate limits, collect orphan blobs past the grace period.
+fn spawn_housekeeping(
+    app: Arc<App>,
+    db: Db,
+    blobs: Arc<dyn BlobStore>,
+    grace: Duration,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut minute = tokio::time::interval(Duration::from_secs(60));
+        let mut ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = minute.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            app.auth.shrink_throttles();
+            app.shares.shrink_throttle();
+            ticks += 1;
+            if ticks.is_multiple_of(60) {
+                match crate::gc::collect(&db, blobs.as_ref(), grace, false).await {
+                    Ok(r) => {
+                        tracing::info!(orphans = r.orphan_blobs, stale = r.stale_uploads, "gc")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "gc failed"),
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,209 @@
+//! Command line and environment of `dbx-server` (CLI.md): every flag has a `DBX_` variable,
+//! and the flag wins.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "dbx-server", version, about = "The dbx file store server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate(StoreArgs),
+    /// Remove orphan blobs and stale unfinished uploads, print counts.
+    Gc(GcArgs),
+    /// Compare metadata with the blob store, print what disagrees, exit 1 if anything does.
+    Check(StoreArgs),
+}
+
+/// Where metadata and blobs live: shared by every subcommand.
+#[derive(Clone, Args)]
+pub struct StoreArgs {
+    /// Folder for the embedded database, blobs and the generated JWT key.
+    #[arg(long, env = "DBX_DATA_DIR", default_value = "./dbx-data")]
+    pub data_dir: PathBuf,
+    /// Metadata database: sqlite://PATH or postgres://user@host:port/db [default: sqlite://<data-dir>/dbx.sqlite]
+    #[arg(long, env = "DBX_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Blob store: file://PATH or s3://BUCKET [default: file://<data-dir>/blobs]
+    #[arg(long, env = "DBX_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:3900.
+    #[arg(long, env = "DBX_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region; must match the server's.
+    #[arg(long, env = "DBX_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3 access key id.
+    #[arg(long, env = "DBX_S3_ACCESS_KEY")]
+    pub s3_access_key: Option<String>,
+    /// S3 secret key.
+    #[arg(long, env = "DBX_S3_SECRET_KEY", hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+}
+
+// Written by hand so that secrets and passwords in URLs never reach a log line.
+impl std::fmt::Debug for StoreArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreArgs")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("blob_store", &self.blob_store)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key", &self.s3_access_key)
+            .field(
+                "s3_secret_key",
+                &self.s3_secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl StoreArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("dbx.sqlite").display()))
+    }
+
+    pub fn blob_store_url(&self) -> String {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir.join("blobs").display()))
+    }
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DBX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Secret for signing access tokens [default: random, kept in <data-dir>/jwt-secret]
+    #[arg(long, env = "DBX_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "DBX_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Base of share-link URLs [default: http://<listen>]
+    #[arg(long, env = "DBX_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "DBX_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "DBX_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl: u64,
+    /// How old an unreferenced blob must be before the periodic collector removes it, in seconds.
+    #[arg(long, env = "DBX_GC_GRACE", default_value_t = 24 * 3600)]
+    pub gc_grace: u64,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("store", &self.store)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("public_url", &self.public_url)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("gc_grace", &self.gc_grace)
+            .finish()
+    }
+}
+
+impl ServeArgs {
+    /// Settings for tests and embedding: everything in `data_dir`, a free port.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        let cli = Cli::parse_from([
+            "dbx-server",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_dir.display().to_string(),
+        ]);
+        match cli.command {
+            Command::Serve(args) => args,
+            _ => unreachable!("parsed a serve command"),
+        }
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl)
+    }
+
+    pub fn refresh_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only print what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave blobs and unfinished uploads younger than this many seconds alone.
+    #[arg(long, env = "DBX_GC_GRACE", default_value_t = 24 * 3600)]
+    pub grace_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let cli = Cli::parse_from([
+            "dbx-server",
+            "serve",
+            "--jwt-secret",
+            "topsecretjwt",
+            "--s3-secret-key",
+            "topsecrets3",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("topsecretjwt"), "{shown}");
+        assert!(!shown.contains("topsecrets3"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://u:***@db/x"), "{shown}");
+    }
+}

@@ -1,0 +1,99 @@
+//! The one API error type. Every failure a handler can meet becomes an `AppError`, and
+//! `http::reply::error_response` turns it into API.md's status and JSON body in one place.
+
+use dbx_shared::ErrorCode;
+
+use crate::metadata::RepoError;
+use crate::storage::BlobError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("the file's current version does not match If-Match")]
+    PreconditionFailed,
+    #[error("the body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(u64),
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("the uploaded bytes do not match X-Content-Hash")]
+    ChecksumMismatch,
+    #[error("too many attempts, try again later")]
+    RateLimited { retry_after_secs: u64 },
+    /// A bug or a backend down: the detail goes to the log, never to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::BadRequest(_) => ErrorCode::InvalidRequest,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Gone(_) => ErrorCode::Gone,
+            AppError::PreconditionFailed => ErrorCode::PreconditionFailed,
+            AppError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            AppError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
+            AppError::ChecksumMismatch => ErrorCode::ChecksumMismatch,
+            AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AppError::BadRequest(msg.into())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        AppError::NotFound(format!("no such {what}"))
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        AppError::Internal(detail.to_string())
+    }
+}
+
+impl From<RepoError> for AppError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::NotFound(what) => AppError::NotFound(format!("no such {what}")),
+            RepoError::Conflict(msg) => AppError::Conflict(msg),
+            RepoError::PreconditionFailed => AppError::PreconditionFailed,
+            RepoError::Invalid(msg) => AppError::BadRequest(msg),
+            RepoError::Backend(detail) => AppError::Internal(detail),
+        }
+    }
+}
+
+impl From<BlobError> for AppError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::NotFound(key) => AppError::Internal(format!("blob {key} is missing")),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<dbx_shared::names::NameError> for AppError {
+    fn from(e: dbx_shared::names::NameError) -> Self {
+        AppError::BadRequest(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        AppError::Internal(format!("blocking task failed: {e}"))
+    }
+}

@@ -1,0 +1,297 @@
+//! Folders and files: the area logic between the HTTP handlers and the two stores.
+//! Uploads follow DESIGN.md invariant 2: the blob is written under a fresh key and made
+//! durable before the metadata that points to it commits.
+
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bytes::Bytes;
+use chrono::Utc;
+use dbx_shared::api::ListReply;
+use dbx_shared::names::{join, parse_path};
+use dbx_shared::ContentHasher;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::{AppError, AppResult};
+use crate::metadata::{Db, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition};
+use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
+use crate::sync::ChangeWaker;
+
+pub struct Files {
+    db: Db,
+    blobs: Arc<dyn BlobStore>,
+    waker: Arc<dyn ChangeWaker>,
+    max_upload_bytes: u64,
+}
+
+/// What an upload asks for, besides its body.
+pub struct Upload {
+    pub target: FileTarget,
+    pub mime_type: Option<String>,
+    pub if_match: Option<IfMatch>,
+    pub expected_hash: Option<String>,
+    pub content_length: Option<u64>,
+}
+
+/// Counts and hashes the body as it streams past, and cuts it at the size limit.
+#[derive(Default)]
+struct Tally {
+    hasher: ContentHasher,
+    size: u64,
+    too_large: bool,
+}
+
+pub fn encode_list_token(p: &ListPosition) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", p.kind as i64, p.name_key))
+}
+
+pub fn decode_list_token(token: &str) -> AppResult<ListPosition> {
+    let bad = || AppError::bad_request("the 'after' token is not valid");
+    let raw =
+        String::from_utf8(URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (kind, name_key) = raw.split_once(':').ok_or_else(bad)?;
+    let kind = match kind {
+        "0" => EntryKind::Folder,
+        "1" => EntryKind::File,
+        _ => return Err(bad()),
+    };
+    Ok(ListPosition {
+        kind,
+        name_key: name_key.to_string(),
+    })
+}
+
+impl Files {
+    pub fn new(
+        db: Db,
+        blobs: Arc<dyn BlobStore>,
+        waker: Arc<dyn ChangeWaker>,
+        max_upload_bytes: u64,
+    ) -> Self {
+        Files {
+            db,
+            blobs,
+            waker,
+            max_upload_bytes,
+        }
+    }
+
+    pub async fn create_folder(
+        &self,
+        user: &str,
+        parent: Option<String>,
+        name: &str,
+    ) -> AppResult<EntryRow> {
+        let name = dbx_shared::names::normalize_name(name)?;
+        let u = user.to_string();
+        let row = self
+            .db
+            .run(move |r| r.create_folder(&u, parent.as_deref(), &name, Utc::now()))
+            .await?;
+        self.waker.notify(user);
+        Ok(row)
+    }
+
+    pub async fn list(
+        &self,
+        user: &str,
+        folder: Option<String>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> AppResult<ListReply> {
+        let after = after.map(decode_list_token).transpose()?;
+        let u = user.to_string();
+        let mut rows = self
+            .db
+            .run(move |r| r.list_children(&u, folder.as_deref(), after.as_ref(), limit + 1))
+            .await?;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|e| encode_list_token(&e.position()))
+        } else {
+            None
+        };
+        Ok(ListReply {
+            entries: rows.iter().map(EntryRow::to_api).collect(),
+            next,
+        })
+    }
+
+    /// A live entry of this user, of the given kind.
+    pub async fn entry(&self, user: &str, id: &str, kind: EntryKind) -> AppResult<EntryRow> {
+        let (u, i) = (user.to_string(), id.to_string());
+        match self.db.run(move |r| r.entry(&u, &i)).await? {
+            Some(e) if e.kind == kind => Ok(e),
+            _ => Err(AppError::not_found(kind.noun())),
+        }
+    }
+
+    pub async fn entry_at(&self, user: &str, path: &str) -> AppResult<EntryRow> {
+        let names = parse_path(path)?;
+        let u = user.to_string();
+        self.db
+            .run(move |r| r.entry_by_path(&u, &names))
+            .await?
+            .ok_or_else(|| AppError::not_found("entry"))
+    }
+
+    pub async fn delete(&self, user: &str, id: &str, kind: EntryKind) -> AppResult<()> {
+        let (u, i) = (user.to_string(), id.to_string());
+        self.db
+            .run(move |r| r.delete_entry(&u, &i, kind, Utc::now()))
+            .await?;
+        self.waker.notify(user);
+        Ok(())
+    }
+
+    pub async fn usage(&self, user: &str) -> AppResult<u64> {
+        let u = user.to_string();
+        Ok(self.db.run(move |r| r.usage_bytes(&u)).await?)
+    }
+
+    /// Refuses early what would fail at commit anyway, before any byte is read.
+    async fn precheck(&self, user: &str, up: &Upload) -> AppResult<()> {
+        if up.content_length.is_some_and(|n| n > self.max_upload_bytes) {
+            return Err(AppError::PayloadTooLarge(self.max_upload_bytes));
+        }
+        let current = match &up.target {
+            FileTarget::InFolder { parent_id, name } => {
+                let folder_path = match parent_id {
+                    Some(id) => self.entry(user, id, EntryKind::Folder).await?.path,
+                    None => "/".to_string(),
+                };
+                let names = parse_path(&join(&folder_path, name))?;
+                let u = user.to_string();
+                self.db.run(move |r| r.entry_by_path(&u, &names)).await?
+            }
+            FileTarget::Path(names) => {
+                let (u, names) = (user.to_string(), names.clone());
+                self.db.run(move |r| r.entry_by_path(&u, &names)).await?
+            }
+        };
+        let version = current
+            .as_ref()
+            .and_then(|e| e.content.as_ref())
+            .map(|c| c.version);
+        match (up.if_match, version) {
+            (Some(IfMatch::Version(want)), Some(have)) if want != have => {
+                Err(AppError::PreconditionFailed)
+            }
+            (Some(_), None) => Err(AppError::PreconditionFailed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Streams `body` into a fresh blob and commits it as the file's new version.
+    /// Returns the entry and whether the file is new.
+    pub async fn upload<S, B>(&self, user: &str, up: Upload, body: S) -> AppResult<(EntryRow, bool)>
+    where
+        S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+        B: bytes::Buf + Send,
+    {
+        self.precheck(user, &up).await?;
+        let key = new_blob_key(user);
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let counted = counting_stream(body, tally.clone(), self.max_upload_bytes);
+        let put = self.blobs.put(&key, counted).await;
+        let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+        match put {
+            Ok(_) => {}
+            Err(BlobError::Body(_)) if tally.too_large => {
+                return Err(AppError::PayloadTooLarge(self.max_upload_bytes))
+            }
+            Err(BlobError::Body(e)) => {
+                return Err(AppError::bad_request(format!(
+                    "the upload was interrupted: {e}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let hash = tally.hasher.finalize();
+        if up
+            .expected_hash
+            .as_ref()
+            .is_some_and(|h| !h.eq_ignore_ascii_case(&hash))
+        {
+            self.discard(&key).await;
+            return Err(AppError::ChecksumMismatch);
+        }
+        let mime_type = up.mime_type.unwrap_or_else(|| guess_mime(&up.target));
+        let write = FileWrite {
+            target: up.target,
+            blob_key: key.clone(),
+            size: tally.size,
+            mime_type,
+            content_hash: hash,
+            if_match: up.if_match,
+        };
+        let u = user.to_string();
+        match self
+            .db
+            .run(move |r| r.put_file(&u, &write, Utc::now()))
+            .await
+        {
+            Ok(out) => {
+                self.waker.notify(user);
+                // The replaced version's blob stays until gc's grace period has passed,
+                // so downloads already streaming it finish.
+                Ok((out.entry, out.created))
+            }
+            Err(e) => {
+                self.discard(&key).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Best effort: a blob nothing points to; gc removes it if this fails.
+    async fn discard(&self, key: &str) {
+        if let Err(e) = self.blobs.delete(key).await {
+            tracing::warn!(key, error = %e, "could not remove an unused blob; gc will");
+        }
+    }
+
+    /// Opens a file's content (or a range of it) for streaming.
+    pub async fn content(
+        &self,
+        file: &EntryRow,
+        range: Option<ByteRange>,
+    ) -> AppResult<ByteStream> {
+        let c = file
+            .content
+            .as_ref()
+            .ok_or_else(|| AppError::internal("a file row without content"))?;
+        Ok(self.blobs.get(&c.blob_key, range).await?)
+    }
+}
+
+fn guess_mime(target: &FileTarget) -> String {
+    let name = match target {
+        FileTarget::Path(names) => names.last().map(String::as_str).unwrap_or(""),
+        FileTarget::InFolder { name, .. } => name,
+    };
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string()
+}
+
+fn counting_stream<S, B>(body: S, tally: Arc<Mutex<Tally>>, limit: u64) -> ByteStream
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: bytes::Buf + Send,
+{
+    Box::pin(body.map(move |piece| {
+        let mut piece = piece.map_err(std::io::Error::other)?;
+        let bytes: Bytes = piece.copy_to_bytes(piece.remaining());
+        let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
+        t.size += bytes.len() as u64;
+        if t.size > limit {
+            t.too_large = true;
+            return Err(std::io::Error::other("the body is over the upload limit"));
+        }
+        t.hasher.update(&bytes);
+        Ok(bytes)
+    }))
+}

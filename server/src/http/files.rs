@@ -1,0 +1,198 @@
+//! Routes of files: upload, metadata, download, delete, and lookup by path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::content::serve_file;
+use super::{query, reply, user, with_app};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::files::Upload;
+use crate::metadata::{EntryKind, FileTarget, IfMatch};
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let upload = warp::path!("files" / "content")
+        .and(warp::put())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .and(query())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(upload);
+    let meta = warp::path!("files" / String)
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .then(meta);
+    let download = warp::path!("files" / String / "content")
+        .and(
+            warp::get()
+                .map(|| false)
+                .or(warp::head().map(|| true))
+                .unify(),
+        )
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .and(warp::header::headers_cloned())
+        .then(download);
+    let delete = warp::path!("files" / String)
+        .and(warp::delete())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .then(delete);
+    let by_path = warp::path!("entries")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(user(app))
+        .and(query())
+        .then(by_path);
+    upload
+        .or(meta)
+        .unify()
+        .or(download)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(by_path)
+        .unify()
+        .map(reply::respond)
+        .boxed()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> AppResult<Option<&'a str>> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map(str::trim)
+                .map_err(|_| AppError::bad_request(format!("the {name} header is not valid")))
+        })
+        .transpose()
+}
+
+/// `If-Match: "3"` (or `3`, or `*`).
+fn if_match(headers: &HeaderMap) -> AppResult<Option<IfMatch>> {
+    let Some(v) = header(headers, "if-match")? else {
+        return Ok(None);
+    };
+    if v == "*" {
+        return Ok(Some(IfMatch::Any));
+    }
+    let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+    v.parse::<i64>()
+        .map(|n| Some(IfMatch::Version(n)))
+        .map_err(|_| AppError::bad_request("If-Match must be a version number in quotes"))
+}
+
+fn upload_target(q: &HashMap<String, String>) -> AppResult<FileTarget> {
+    use dbx_shared::names::{normalize_name, parse_path};
+    match (q.get("path"), q.get("name")) {
+        (Some(path), None) if !q.contains_key("parent_id") => {
+            let names = parse_path(path)?;
+            if names.is_empty() {
+                return Err(AppError::bad_request("the path must name a file"));
+            }
+            Ok(FileTarget::Path(names))
+        }
+        (None, Some(name)) => Ok(FileTarget::InFolder {
+            parent_id: q
+                .get("parent_id")
+                .filter(|p| *p != "root" && !p.is_empty())
+                .cloned(),
+            name: normalize_name(name)?,
+        }),
+        _ => Err(AppError::bad_request(
+            "give either ?path=/a/b.txt or ?parent_id=…&name=…",
+        )),
+    }
+}
+
+/// The declared content type, unless it is absent or only describes a form post.
+fn declared_mime(headers: &HeaderMap) -> AppResult<Option<String>> {
+    let Some(v) = header(headers, "content-type")? else {
+        return Ok(None);
+    };
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let form = essence == "application/x-www-form-urlencoded" || essence.starts_with("multipart/");
+    let plausible = essence.contains('/') && essence.len() <= 255;
+    Ok((plausible && !form).then(|| v.to_string()))
+}
+
+async fn upload<S, B>(
+    app: Arc<App>,
+    user: String,
+    q: HashMap<String, String>,
+    headers: HeaderMap,
+    body: S,
+) -> AppResult<Response>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: bytes::Buf + Send,
+{
+    let expected_hash = header(&headers, "x-content-hash")?.map(str::to_ascii_lowercase);
+    if expected_hash
+        .as_deref()
+        .is_some_and(|h| !dbx_shared::content_hash::is_valid(h))
+    {
+        return Err(AppError::bad_request(
+            "X-Content-Hash must be 64 hex digits",
+        ));
+    }
+    let content_length = header(&headers, "content-length")?
+        .map(|v| v.parse::<u64>())
+        .transpose()
+        .map_err(|_| AppError::bad_request("Content-Length is not a number"))?;
+    let up = Upload {
+        target: upload_target(&q)?,
+        mime_type: declared_mime(&headers)?,
+        if_match: if_match(&headers)?,
+        expected_hash,
+        content_length,
+    };
+    let (entry, created) = app.files.upload(&user, up, body).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(reply::json(status, &entry.to_api()))
+}
+
+async fn meta(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
+    let file = app.files.entry(&user, &id, EntryKind::File).await?;
+    Ok(reply::json(StatusCode::OK, &file.to_api()))
+}
+
+async fn download(
+    id: String,
+    head: bool,
+    app: Arc<App>,
+    user: String,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let file = app.files.entry(&user, &id, EntryKind::File).await?;
+    serve_file(&app, &file, &headers, head).await
+}
+
+async fn delete(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
+    app.files.delete(&user, &id, EntryKind::File).await?;
+    Ok(reply::no_content())
+}
+
+async fn by_path(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
+    let path = q
+        .get("path")
+        .ok_or_else(|| AppError::bad_request("the path parameter is required"))?;
+    let entry = app.files.entry_at(&user, path).await?;
+    Ok(reply::json(StatusCode::OK, &entry.to_api()))
+}

@@ -1,0 +1,105 @@
+//! Routes of folders: create, list children, delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dbx_shared::api::CreateFolderRequest;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Filter;
+
+use super::{json_body, query, reply, user, with_app};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::metadata::EntryKind;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let create = warp::path!("folders")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .and(json_body())
+        .then(create);
+    let children = warp::path!("folders" / String / "children")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .and(query())
+        .then(children);
+    let get = warp::path!("folders" / String)
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .then(get);
+    let delete = warp::path!("folders" / String)
+        .and(warp::delete())
+        .and(with_app(app.clone()))
+        .and(user(app))
+        .then(delete);
+    create
+        .or(children)
+        .unify()
+        .or(get)
+        .unify()
+        .or(delete)
+        .unify()
+        .map(reply::respond)
+        .boxed()
+}
+
+/// `root` and `null` both name the user's root folder.
+fn folder_id(id: Option<String>) -> Option<String> {
+    id.filter(|i| i != "root")
+}
+
+/// A `limit` parameter within `1..=max`, or `default` when absent.
+pub fn limit_param(q: &HashMap<String, String>, default: usize, max: usize) -> AppResult<usize> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                AppError::bad_request(format!("limit must be a number from 1 to {max}"))
+            }),
+    }
+}
+
+async fn create(app: Arc<App>, user: String, body: CreateFolderRequest) -> AppResult<Response> {
+    let folder = app
+        .files
+        .create_folder(&user, folder_id(body.parent_id), &body.name)
+        .await?;
+    Ok(reply::json(StatusCode::CREATED, &folder.to_api()))
+}
+
+async fn children(
+    id: String,
+    app: Arc<App>,
+    user: String,
+    q: HashMap<String, String>,
+) -> AppResult<Response> {
+    let limit = limit_param(&q, 1000, 10_000)?;
+    let page = app
+        .files
+        .list(
+            &user,
+            folder_id(Some(id)),
+            q.get("after").map(String::as_str),
+            limit,
+        )
+        .await?;
+    Ok(reply::json(StatusCode::OK, &page))
+}
+
+async fn get(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
+    let folder = app.files.entry(&user, &id, EntryKind::Folder).await?;
+    Ok(reply::json(StatusCode::OK, &folder.to_api()))
+}
+
+async fn delete(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
+    app.files.delete(&user, &id, EntryKind::Folder).await?;
+    Ok(reply::no_content())
+}

@@ -1,0 +1,168 @@
+//! The HTTP API of API.md on warp: one module per area, shared filters here, and one
+//! recovery function that gives every rejection the JSON error shape.
+
+mod auth;
+mod content;
+mod delta;
+mod files;
+mod folders;
+pub mod reply;
+mod shares;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// Largest JSON request body.
+const JSON_LIMIT: usize = 1024 * 1024;
+
+/// An `AppError` raised by a filter (auth, body, query) rather than a handler.
+#[derive(Debug)]
+pub struct Rejected(pub AppError);
+
+impl warp::reject::Reject for Rejected {}
+
+fn reject(e: AppError) -> Rejection {
+    warp::reject::custom(Rejected(e))
+}
+
+pub fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
+    warp::any().map(move || app.clone())
+}
+
+/// The authenticated user's id. Goes after path and method matching, so that a wrong
+/// path is a 404 rather than a 401.
+pub fn user(app: Arc<App>) -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+        let app = app.clone();
+        async move { app.auth.authenticate(h.as_deref()).map_err(reject) }
+    })
+}
+
+/// The query string as a map; parsing of each field is the handler's.
+/// An undecodable query string counts as empty; handlers then name what is missing.
+pub fn query() -> impl Filter<Extract = (HashMap<String, String>,), Error = Infallible> + Clone {
+    warp::query::<HashMap<String, String>>()
+        .or(warp::any().map(HashMap::new))
+        .unify()
+}
+
+/// A JSON body of type `T`, at most `JSON_LIMIT` bytes, with or without Content-Length.
+pub fn json_body<T: DeserializeOwned + Send + 'static>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::stream().and_then(|body| async move {
+        let bytes = collect_limited(body, JSON_LIMIT).await.map_err(reject)?;
+        serde_json::from_slice::<T>(&bytes)
+            .map_err(|e| reject(AppError::bad_request(format!("malformed JSON: {e}"))))
+    })
+}
+
+async fn collect_limited<S, B>(body: S, limit: usize) -> Result<BytesMut, AppError>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = BytesMut::new();
+    while let Some(piece) = body.next().await {
+        let mut piece =
+            piece.map_err(|e| AppError::bad_request(format!("reading the body: {e}")))?;
+        if out.len() + piece.remaining() > limit {
+            return Err(AppError::PayloadTooLarge(limit as u64));
+        }
+        while piece.has_remaining() {
+            let n = piece.chunk().len();
+            out.extend_from_slice(piece.chunk());
+            piece.advance(n);
+        }
+    }
+    Ok(out)
+}
+
+/// The client's IP address, for rate limits.
+pub fn client_ip() -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Clone {
+    warp::addr::remote().map(|a: Option<std::net::SocketAddr>| a.map(|a| a.ip()))
+}
+
+/// Every route of the server.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let health = warp::path!("healthz")
+        .and(warp::get().or(warp::head()).unify())
+        .map(|| reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"})));
+    let api = warp::path!("api" / "v1" / ..).and(
+        auth::routes(app.clone())
+            .or(folders::routes(app.clone()))
+            .unify()
+            .or(files::routes(app.clone()))
+            .unify()
+            .or(shares::routes(app.clone()))
+            .unify()
+            .or(delta::routes(app.clone()))
+            .unify(),
+    );
+    let log = warp::log::custom(|info| {
+        tracing::info!(
+            method = %info.method(),
+            path = info.path(),
+            status = info.status().as_u16(),
+            ms = info.elapsed().as_millis() as u64,
+            "request"
+        );
+    });
+    health
+        .or(api)
+        .unify()
+        .or(shares::public_routes(app))
+        .unify()
+        .recover(handle_rejection)
+        .unify()
+        .with(log)
+        .map(Reply::into_response)
+        .boxed()
+}
+
+/// Gives every rejection API.md's error shape.
+async fn handle_rejection(r: Rejection) -> Result<Response, Infallible> {
+    let e = if let Some(Rejected(e)) = r.find::<Rejected>() {
+        return Ok(reply::error(e));
+    } else if r.is_not_found() {
+        AppError::NotFound("no such route".into())
+    } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return Ok(method_not_allowed());
+    } else if let Some(q) = r.find::<warp::reject::InvalidQuery>() {
+        AppError::bad_request(format!("bad query string: {q}"))
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        AppError::PayloadTooLarge(JSON_LIMIT as u64)
+    } else if let Some(h) = r.find::<warp::reject::InvalidHeader>() {
+        AppError::bad_request(h.to_string())
+    } else if let Some(h) = r.find::<warp::reject::MissingHeader>() {
+        AppError::bad_request(h.to_string())
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        AppError::bad_request("Content-Length is required")
+    } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        AppError::bad_request("unsupported content type")
+    } else {
+        AppError::internal(format!("unhandled rejection: {r:?}"))
+    };
+    Ok(reply::error(&e))
+}
+
+fn method_not_allowed() -> Response {
+    let body = dbx_shared::ErrorBody::new(
+        dbx_shared::ErrorCode::MethodNotAllowed,
+        "that method is not allowed on this route",
+    );
+    reply::json(StatusCode::METHOD_NOT_ALLOWED, &body)
+}

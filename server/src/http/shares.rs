@@ -1,0 +1,101 @@
+//! Routes of share links: create, list, revoke, and the public `/s/{token}` download.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use dbx_shared::api::{CreateShareRequest, ShareList};
+use warp::filters::BoxedFilter;
+use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::content::{parse_range, serve_file};
+use super::{client_ip, json_body, reply, user, with_app};
+use crate::app::App;
+use crate::error::AppResult;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let create = warp::path!("shares")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .and(json_body())
+        .then(create);
+    let list = warp::path!("shares")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(user(app.clone()))
+        .then(list);
+    let revoke = warp::path!("shares" / String)
+        .and(warp::delete())
+        .and(with_app(app.clone()))
+        .and(user(app))
+        .then(revoke);
+    create
+        .or(list)
+        .unify()
+        .or(revoke)
+        .unify()
+        .map(reply::respond)
+        .boxed()
+}
+
+/// `GET` and `HEAD /s/{token}`: no auth, nothing about the owner.
+pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("s" / String)
+        .and(
+            warp::get()
+                .map(|| false)
+                .or(warp::head().map(|| true))
+                .unify(),
+        )
+        .and(with_app(app))
+        .and(client_ip())
+        .and(warp::header::headers_cloned())
+        .then(download)
+        .map(|r: AppResult<Response>| {
+            let mut res = reply::respond(r);
+            let h = res.headers_mut();
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        })
+        .boxed()
+}
+
+async fn create(app: Arc<App>, user: String, body: CreateShareRequest) -> AppResult<Response> {
+    let share = app.shares.create(&user, body).await?;
+    Ok(reply::json(StatusCode::CREATED, &share))
+}
+
+async fn list(app: Arc<App>, user: String) -> AppResult<Response> {
+    let shares = app.shares.list(&user).await?;
+    Ok(reply::json(StatusCode::OK, &ShareList { shares }))
+}
+
+async fn revoke(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
+    app.shares.revoke(&user, &id).await?;
+    Ok(reply::no_content())
+}
+
+async fn download(
+    token: String,
+    head: bool,
+    app: Arc<App>,
+    ip: Option<IpAddr>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    // A whole download counts; a HEAD or a range that does not start at 0 (a resumed
+    // or partial fetch) does not.
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let starts_at_zero = parse_range(range, u64::MAX)
+        .ok()
+        .flatten()
+        .is_none_or(|r| r.start == 0);
+    let count = !head && starts_at_zero;
+    let (_, file) = app.shares.open(&token, ip, count).await?;
+    serve_file(&app, &file, &headers, head).await
+}

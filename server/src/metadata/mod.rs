@@ -1,0 +1,136 @@
+//! The metadata repository: one trait with narrow noun-verb methods, and its SQLite and
+//! Postgres implementations. Calls block; `Db` runs them on tokio's blocking pool so no
+//! async worker ever waits on a database.
+//!
+//! Every method that changes a file or folder also writes that change's log row, in the
+//! same transaction, at the user's next gap-free position (DESIGN.md invariant 3).
+
+mod db;
+pub mod model;
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+pub use db::Db;
+pub use model::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// The thing (named by the string: "file", "folder", "user", ...) does not exist for this user.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the current version does not match")]
+    PreconditionFailed,
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend failed; the text is for the log only.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// The metadata store. Implementations are blocking; call them through [`Db`].
+pub trait Repository: Send + Sync + 'static {
+    /// Applies pending migrations.
+    fn migrate(&self) -> RepoResult<()>;
+
+    // Users and refresh tokens.
+    /// Fails with `Conflict` when the e-mail is taken.
+    fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<UserRow>;
+    fn user_by_email(&self, email: &str) -> RepoResult<Option<UserRow>>;
+    fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>>;
+    /// Sum of the sizes of the user's live files.
+    fn usage_bytes(&self, user_id: &str) -> RepoResult<u64>;
+    fn add_refresh_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> RepoResult<()>;
+    /// Atomically retires a live refresh token and stores its successor; returns the
+    /// owner, or `None` when the old token is unknown, expired or already used.
+    fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<String>>;
+    /// Retires a refresh token; true when it was live.
+    fn revoke_refresh_token(&self, token_hash: &str) -> RepoResult<bool>;
+
+    // Entries.
+    /// A live entry of this user by id.
+    fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>>;
+    /// A live entry of this user by path (normalized names; empty is the root, which has
+    /// no row: `None`).
+    fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>>;
+    /// Live children of a folder (`None`: the root), folders first, then files, by name,
+    /// strictly after `after`.
+    fn list_children(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<EntryRow>>;
+    fn create_folder(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow>;
+    /// Creates or replaces a file's content (creating missing parent folders for a path
+    /// target) and returns what changed.
+    fn put_file(
+        &self,
+        user_id: &str,
+        write: &FileWrite,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome>;
+    /// Soft-deletes a live entry of the given kind and, for a folder, all below it.
+    fn delete_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        kind: EntryKind,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()>;
+    /// Every blob key a file row points to, deleted rows included (their content is kept).
+    fn referenced_blobs(&self) -> RepoResult<Vec<String>>;
+
+    // Share links.
+    fn create_share(
+        &self,
+        user_id: &str,
+        share: &NewShare,
+        now: DateTime<Utc>,
+    ) -> RepoResult<ShareRow>;
+    fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>>;
+    /// Disables a link of this user; `NotFound` when there is none.
+    fn revoke_share(&self, user_id: &str, share_id: &str) -> RepoResult<()>;
+    /// The link with this token hash and the live file it points to (`None` for the file
+    /// when it was deleted).
+    fn share_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> RepoResult<Option<(ShareRow, Option<EntryRow>)>>;
+    /// Counts one download if the link still allows one, atomically; false when it is
+    /// out of downloads.
+    fn count_share_download(&self, share_id: &str) -> RepoResult<bool>;
+
+    // Change log.
+    /// The user's current log position (0 before any change).
+    fn latest_change(&self, user_id: &str) -> RepoResult<i64>;
+    /// Changes after position `after`, in commit order, at most `limit`.
+    fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>>;
+}

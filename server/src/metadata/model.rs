@@ -1,0 +1,218 @@
+//! Rows the repository hands back, and the arguments of its writes.
+
+use chrono::{DateTime, Utc};
+use dbx_shared::api::{ChangeOp, Entry, FileEntry, FolderEntry, Share};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Folder = 0,
+    File = 1,
+}
+
+impl EntryKind {
+    pub fn from_i64(v: i64) -> Self {
+        if v == 0 {
+            EntryKind::Folder
+        } else {
+            EntryKind::File
+        }
+    }
+
+    pub fn noun(self) -> &'static str {
+        match self {
+            EntryKind::Folder => "folder",
+            EntryKind::File => "file",
+        }
+    }
+}
+
+/// The content of a file version, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    pub size: u64,
+    pub mime_type: String,
+    pub content_hash: String,
+    pub version: i64,
+    pub blob_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub id: String,
+    pub user_id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub path: String,
+    pub kind: EntryKind,
+    /// Present for files.
+    pub content: Option<FileContent>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EntryRow {
+    /// The entry as API.md shows it.
+    pub fn to_api(&self) -> Entry {
+        match &self.content {
+            Some(c) => Entry::File(FileEntry {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                parent_id: self.parent_id.clone(),
+                path: self.path.clone(),
+                size: c.size,
+                mime_type: c.mime_type.clone(),
+                content_hash: c.content_hash.clone(),
+                version: c.version,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            }),
+            None => Entry::Folder(FolderEntry {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                parent_id: self.parent_id.clone(),
+                path: self.path.clone(),
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+            }),
+        }
+    }
+
+    /// Where this entry sorts in a listing: folders first, then by case-folded name.
+    pub fn position(&self) -> ListPosition {
+        ListPosition {
+            kind: self.kind,
+            name_key: dbx_shared::names::name_key(&self.name),
+        }
+    }
+}
+
+/// A place in a folder listing, for pagination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPosition {
+    pub kind: EntryKind,
+    pub name_key: String,
+}
+
+/// Where an upload goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTarget {
+    /// A path from the root; missing parent folders are created.
+    Path(Vec<String>),
+    /// A name in an existing folder (`None`: the root).
+    InFolder {
+        parent_id: Option<String>,
+        name: String,
+    },
+}
+
+/// A new version of a file whose blob is already durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileWrite {
+    pub target: FileTarget,
+    pub blob_key: String,
+    pub size: u64,
+    pub mime_type: String,
+    pub content_hash: String,
+    /// When set, the write happens only if the current version is this one.
+    pub if_match: Option<IfMatch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `If-Match: *`: the file must exist.
+    Any,
+    Version(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub entry: EntryRow,
+    /// True when the file did not exist before.
+    pub created: bool,
+    /// The blob of the replaced version, now unreferenced unless another row uses it.
+    pub replaced_blob: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewShare {
+    pub file_id: String,
+    pub token_hash: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRow {
+    pub id: String,
+    pub user_id: String,
+    pub file_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub max_downloads: Option<u64>,
+    pub download_count: u64,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ShareRow {
+    /// The link as `GET /shares` shows it (no token, no URL).
+    pub fn to_api(&self) -> Share {
+        Share {
+            id: self.id.clone(),
+            token: None,
+            url: None,
+            file_id: self.file_id.clone(),
+            expires_at: self.expires_at,
+            max_downloads: self.max_downloads,
+            download_count: self.download_count,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    /// Gap-free position in the user's log, from 1.
+    pub seq: i64,
+    pub op: ChangeOp,
+    /// The entry after the change (for a delete, its last state).
+    pub entry: Entry,
+}
+
+/// Milliseconds since the epoch, as both databases store times.
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+pub fn op_name(op: ChangeOp) -> &'static str {
+    match op {
+        ChangeOp::Create => "create",
+        ChangeOp::Update => "update",
+        ChangeOp::Delete => "delete",
+    }
+}
+
+pub fn op_from_name(s: &str) -> ChangeOp {
+    match s {
+        "create" => ChangeOp::Create,
+        "update" => ChangeOp::Update,
+        _ => ChangeOp::Delete,
+    }
+}
+
+/// A new entry id: UUID v7, so ids sort by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,744 @@
+//! SQLite implementation of the repository: rusqlite behind an r2d2 pool, WAL journal and
+//! `synchronous=FULL`, so a committed write survives a power cut before any 2xx goes out.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use dbx_shared::api::ChangeOp;
+use dbx_shared::names::{join, name_key};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::model::*;
+use super::{RepoError, RepoResult, Repository};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+
+const ENTRY_COLS: &str = "id, user_id, parent_id, kind, name, path, size, mime_type, \
+     content_hash, version, blob_key, created_at, updated_at";
+
+const SHARE_COLS: &str =
+    "id, user_id, file_id, expires_at, max_downloads, download_count, disabled, created_at";
+
+pub struct SqliteRepo {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+fn backend(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
+    let kind = EntryKind::from_i64(r.get(3)?);
+    let content = match kind {
+        EntryKind::Folder => None,
+        EntryKind::File => Some(FileContent {
+            size: r.get::<_, i64>(6)? as u64,
+            mime_type: r.get(7)?,
+            content_hash: r.get(8)?,
+            version: r.get(9)?,
+            blob_key: r.get(10)?,
+        }),
+    };
+    Ok(EntryRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        parent_id: r.get(2)?,
+        kind,
+        name: r.get(4)?,
+        path: r.get(5)?,
+        content,
+        created_at: from_millis(r.get(11)?),
+        updated_at: from_millis(r.get(12)?),
+    })
+}
+
+fn share_from_row(r: &Row<'_>) -> rusqlite::Result<ShareRow> {
+    Ok(ShareRow {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        file_id: r.get(2)?,
+        expires_at: r.get::<_, Option<i64>>(3)?.map(from_millis),
+        max_downloads: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+        download_count: r.get::<_, i64>(5)? as u64,
+        disabled: r.get(6)?,
+        created_at: from_millis(r.get(7)?),
+    })
+}
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        created_at: from_millis(r.get(3)?),
+    })
+}
+
+fn live_entry(conn: &Connection, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
+    conn.query_row(
+        &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND id = ?2 AND deleted_at IS NULL"),
+        params![user_id, id],
+        entry_from_row,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+fn live_entry_at(conn: &Connection, user_id: &str, path: &str) -> RepoResult<Option<EntryRow>> {
+    conn.query_row(
+        &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND path_key = ?2 AND deleted_at IS NULL"),
+        params![user_id, name_key(path)],
+        entry_from_row,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+/// The folder new children go into: its id and path (`None`, "/" for the root).
+fn parent_folder(
+    conn: &Connection,
+    user_id: &str,
+    parent_id: Option<&str>,
+) -> RepoResult<(Option<String>, String)> {
+    match parent_id {
+        None => Ok((None, "/".to_string())),
+        Some(id) => match live_entry(conn, user_id, id)? {
+            Some(e) if e.kind == EntryKind::Folder => Ok((Some(e.id), e.path)),
+            _ => Err(RepoError::NotFound("folder")),
+        },
+    }
+}
+
+/// Appends the change to the user's log at the next position. The UPDATE takes the
+/// user's row lock, so positions are handed out in commit order without gaps.
+fn record_change(
+    conn: &Connection,
+    entry: &EntryRow,
+    op: ChangeOp,
+    now: DateTime<Utc>,
+) -> RepoResult<()> {
+    let seq: i64 = conn
+        .query_row(
+            "UPDATE users SET change_seq = change_seq + 1 WHERE id = ?1 RETURNING change_seq",
+            params![entry.user_id],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+    conn.execute(
+        "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![entry.user_id, seq, op_name(op), entry.id, json, to_millis(now)],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_entry(conn: &Connection, e: &EntryRow) -> RepoResult<()> {
+    let c = e.content.as_ref();
+    conn.execute(
+        "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
+         mime_type, content_hash, version, blob_key, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        params![
+            e.id,
+            e.user_id,
+            e.parent_id,
+            e.kind as i64,
+            e.name,
+            name_key(&e.name),
+            e.path,
+            name_key(&e.path),
+            c.map(|c| c.size as i64),
+            c.map(|c| c.mime_type.as_str()),
+            c.map(|c| c.content_hash.as_str()),
+            c.map(|c| c.version),
+            c.map(|c| c.blob_key.as_str()),
+            to_millis(e.created_at),
+            to_millis(e.updated_at),
+        ],
+    )
+    .map_err(|err| {
+        if is_unique_violation(&err) {
+            RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
+        } else {
+            backend(err)
+        }
+    })?;
+    Ok(())
+}
+
+fn new_folder(
+    conn: &Connection,
+    user_id: &str,
+    parent: (Option<String>, String),
+    name: &str,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    let (parent_id, parent_path) = parent;
+    let row = EntryRow {
+        id: new_id(),
+        user_id: user_id.to_string(),
+        parent_id,
+        name: name.to_string(),
+        path: join(&parent_path, name),
+        kind: EntryKind::Folder,
+        content: None,
+        created_at: now,
+        updated_at: now,
+    };
+    insert_entry(conn, &row)?;
+    record_change(conn, &row, ChangeOp::Create, now)?;
+    Ok(row)
+}
+
+/// Walks `names` from the root, creating missing folders; a file in the way is a conflict.
+fn ensure_folders(
+    conn: &Connection,
+    user_id: &str,
+    names: &[String],
+    now: DateTime<Utc>,
+) -> RepoResult<(Option<String>, String)> {
+    let mut parent: (Option<String>, String) = (None, "/".to_string());
+    for name in names {
+        let path = join(&parent.1, name);
+        parent = match live_entry_at(conn, user_id, &path)? {
+            Some(e) if e.kind == EntryKind::Folder => (Some(e.id), e.path),
+            Some(e) => {
+                return Err(RepoError::Conflict(format!(
+                    "'{}' is a file, not a folder",
+                    e.path
+                )))
+            }
+            None => {
+                let f = new_folder(conn, user_id, parent, name, now)?;
+                (Some(f.id), f.path)
+            }
+        };
+    }
+    Ok(parent)
+}
+
+fn put_file_tx(
+    conn: &Connection,
+    user_id: &str,
+    w: &FileWrite,
+    now: DateTime<Utc>,
+) -> RepoResult<PutOutcome> {
+    let (parent, name) = match &w.target {
+        FileTarget::Path(names) => {
+            let (leaf, dirs) = names
+                .split_last()
+                .ok_or_else(|| RepoError::Invalid("the path must name a file".into()))?;
+            (ensure_folders(conn, user_id, dirs, now)?, leaf.clone())
+        }
+        FileTarget::InFolder { parent_id, name } => (
+            parent_folder(conn, user_id, parent_id.as_deref())?,
+            name.clone(),
+        ),
+    };
+    let path = join(&parent.1, &name);
+    let content = |version| FileContent {
+        size: w.size,
+        mime_type: w.mime_type.clone(),
+        content_hash: w.content_hash.clone(),
+        version,
+        blob_key: w.blob_key.clone(),
+    };
+    match live_entry_at(conn, user_id, &path)? {
+        Some(e) if e.kind == EntryKind::Folder => {
+            Err(RepoError::Conflict(format!("'{}' is a folder", e.path)))
+        }
+        Some(mut e) => {
+            let old = e
+                .content
+                .clone()
+                .ok_or_else(|| backend("file without content"))?;
+            if let Some(IfMatch::Version(v)) = w.if_match {
+                if v != old.version {
+                    return Err(RepoError::PreconditionFailed);
+                }
+            }
+            e.content = Some(content(old.version + 1));
+            e.updated_at = now;
+            conn.execute(
+                "UPDATE entries SET size = ?1, mime_type = ?2, content_hash = ?3, version = ?4, \
+                 blob_key = ?5, updated_at = ?6 WHERE id = ?7",
+                params![
+                    w.size as i64,
+                    w.mime_type,
+                    w.content_hash,
+                    old.version + 1,
+                    w.blob_key,
+                    to_millis(now),
+                    e.id
+                ],
+            )
+            .map_err(backend)?;
+            record_change(conn, &e, ChangeOp::Update, now)?;
+            Ok(PutOutcome {
+                entry: e,
+                created: false,
+                replaced_blob: Some(old.blob_key),
+            })
+        }
+        None => {
+            if w.if_match.is_some() {
+                return Err(RepoError::PreconditionFailed);
+            }
+            let row = EntryRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                parent_id: parent.0,
+                name,
+                path,
+                kind: EntryKind::File,
+                content: Some(content(1)),
+                created_at: now,
+                updated_at: now,
+            };
+            insert_entry(conn, &row)?;
+            record_change(conn, &row, ChangeOp::Create, now)?;
+            Ok(PutOutcome {
+                entry: row,
+                created: true,
+                replaced_blob: None,
+            })
+        }
+    }
+}
+
+impl SqliteRepo {
+    /// Opens (creating if needed) the database file.
+    pub fn open(path: &Path) -> RepoResult<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+            )
+        });
+        let pool = Pool::builder()
+            .max_size(8)
+            .build(manager)
+            .map_err(backend)?;
+        Ok(SqliteRepo { pool })
+    }
+
+    /// Parses `sqlite://PATH` and opens it.
+    pub fn open_url(url: &str) -> RepoResult<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .ok_or_else(|| RepoError::Invalid(format!("not a sqlite:// URL: {url}")))?;
+        Self::open(Path::new(path))
+    }
+
+    fn conn(&self) -> RepoResult<r2d2::PooledConnection<SqliteConnectionManager>> {
+        self.pool.get().map_err(backend)
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (the write lock is taken up front, so two
+    /// writers never deadlock upgrading a read lock) and commits when it succeeds.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> RepoResult<T>) -> RepoResult<T> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(backend)?;
+        Ok(out)
+    }
+}
+
+impl Repository for SqliteRepo {
+    fn migrate(&self) -> RepoResult<()> {
+        self.write(|c| {
+            let current: i64 = c
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(backend)?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                c.execute_batch(sql).map_err(backend)?;
+                c.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<UserRow> {
+        let user = UserRow {
+            id: new_id(),
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+            created_at: now,
+        };
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![user.id, user.email, user.password_hash, to_millis(now)],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    RepoError::Conflict("that e-mail is already registered".into())
+                } else {
+                    backend(e)
+                }
+            })
+        })?;
+        Ok(user)
+    }
+
+    fn user_by_email(&self, email: &str) -> RepoResult<Option<UserRow>> {
+        self.conn()?
+            .query_row(
+                "SELECT id, email, password_hash, created_at FROM users WHERE email = ?1",
+                params![email],
+                user_from_row,
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>> {
+        self.conn()?
+            .query_row(
+                "SELECT id, email, password_hash, created_at FROM users WHERE id = ?1",
+                params![user_id],
+                user_from_row,
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn usage_bytes(&self, user_id: &str) -> RepoResult<u64> {
+        let total: i64 = self
+            .conn()?
+            .query_row(
+                "SELECT COALESCE(SUM(size), 0) FROM entries WHERE user_id = ?1 AND kind = 1 AND deleted_at IS NULL",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(total as u64)
+    }
+
+    fn add_refresh_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![token_hash, user_id, to_millis(expires_at)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<String>> {
+        self.write(|c| {
+            let owner: Option<String> = c
+                .query_row(
+                    "UPDATE refresh_tokens SET retired_at = ?2 WHERE token_hash = ?1 \
+                     AND retired_at IS NULL AND expires_at > ?2 RETURNING user_id",
+                    params![old_hash, to_millis(now)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some(user_id) = &owner {
+                c.execute(
+                    "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                    params![new_hash, user_id, to_millis(new_expires_at)],
+                )
+                .map_err(backend)?;
+            }
+            Ok(owner)
+        })
+    }
+
+    fn revoke_refresh_token(&self, token_hash: &str) -> RepoResult<bool> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = ?2 WHERE token_hash = ?1 AND retired_at IS NULL",
+                params![token_hash, to_millis(Utc::now())],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
+        let conn = self.conn()?;
+        live_entry(&conn, user_id, entry_id)
+    }
+
+    fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let conn = self.conn()?;
+        live_entry_at(&conn, user_id, &format!("/{}", names.join("/")))
+    }
+
+    fn list_children(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<EntryRow>> {
+        let conn = self.conn()?;
+        parent_folder(&conn, user_id, parent_id)?;
+        let (after_kind, after_key) = match after {
+            Some(p) => (p.kind as i64, p.name_key.clone()),
+            None => (-1, String::new()),
+        };
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND parent_id IS ?2 \
+                 AND deleted_at IS NULL AND (kind, name_key) > (?3, ?4) \
+                 ORDER BY kind, name_key LIMIT ?5"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![user_id, parent_id, after_kind, after_key, limit as i64],
+                entry_from_row,
+            )
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn create_folder(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write(|c| {
+            let parent = parent_folder(c, user_id, parent_id)?;
+            let path = join(&parent.1, name);
+            if let Some(e) = live_entry_at(c, user_id, &path)? {
+                return Err(RepoError::Conflict(format!(
+                    "'{}' is already taken in that folder",
+                    e.name
+                )));
+            }
+            new_folder(c, user_id, parent, name, now)
+        })
+    }
+
+    fn put_file(
+        &self,
+        user_id: &str,
+        write: &FileWrite,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome> {
+        self.write(|c| put_file_tx(c, user_id, write, now))
+    }
+
+    fn delete_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        kind: EntryKind,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.write(|c| {
+            let entry = match live_entry(c, user_id, entry_id)? {
+                Some(e) if e.kind == kind => e,
+                _ => return Err(RepoError::NotFound(kind.noun())),
+            };
+            c.execute(
+                "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND id = ?2",
+                params![user_id, entry_id, to_millis(now)],
+            )
+            .map_err(backend)?;
+            if kind == EntryKind::Folder {
+                let prefix = format!("{}/", name_key(&entry.path));
+                c.execute(
+                    "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND deleted_at IS NULL \
+                     AND substr(path_key, 1, length(?2)) = ?2",
+                    params![user_id, prefix, to_millis(now)],
+                )
+                .map_err(backend)?;
+            }
+            record_change(c, &entry, ChangeOp::Delete, now)
+        })
+    }
+
+    fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT blob_key FROM entries WHERE blob_key IS NOT NULL")
+            .map_err(backend)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn create_share(
+        &self,
+        user_id: &str,
+        share: &NewShare,
+        now: DateTime<Utc>,
+    ) -> RepoResult<ShareRow> {
+        self.write(|c| {
+            match live_entry(c, user_id, &share.file_id)? {
+                Some(e) if e.kind == EntryKind::File => {}
+                _ => return Err(RepoError::NotFound("file")),
+            }
+            let row = ShareRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                file_id: share.file_id.clone(),
+                expires_at: share.expires_at,
+                max_downloads: share.max_downloads,
+                download_count: 0,
+                disabled: false,
+                created_at: now,
+            };
+            c.execute(
+                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.id,
+                    row.user_id,
+                    row.file_id,
+                    share.token_hash,
+                    row.expires_at.map(to_millis),
+                    row.max_downloads.map(|v| v as i64),
+                    to_millis(now)
+                ],
+            )
+            .map_err(backend)?;
+            Ok(row)
+        })
+    }
+
+    fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {SHARE_COLS} FROM shares WHERE user_id = ?1 ORDER BY created_at, id"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id], share_from_row)
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn revoke_share(&self, user_id: &str, share_id: &str) -> RepoResult<()> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE shares SET disabled = 1 WHERE user_id = ?1 AND id = ?2",
+                params![user_id, share_id],
+            )
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(RepoError::NotFound("share link"));
+        }
+        Ok(())
+    }
+
+    fn share_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> RepoResult<Option<(ShareRow, Option<EntryRow>)>> {
+        let conn = self.conn()?;
+        let share = conn
+            .query_row(
+                &format!("SELECT {SHARE_COLS} FROM shares WHERE token_hash = ?1"),
+                params![token_hash],
+                share_from_row,
+            )
+            .optional()
+            .map_err(backend)?;
+        let Some(share) = share else {
+            return Ok(None);
+        };
+        let file = live_entry(&conn, &share.user_id, &share.file_id)?;
+        Ok(Some((share, file)))
+    }
+
+    fn count_share_download(&self, share_id: &str) -> RepoResult<bool> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE shares SET download_count = download_count + 1 WHERE id = ?1 \
+                 AND (max_downloads IS NULL OR download_count < max_downloads)",
+                params![share_id],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn latest_change(&self, user_id: &str) -> RepoResult<i64> {
+        let seq: Option<i64> = self
+            .conn()?
+            .query_row(
+                "SELECT change_seq FROM users WHERE id = ?1",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        seq.ok_or(RepoError::NotFound("user"))
+    }
+
+    fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, op, entry_json FROM changes WHERE user_id = ?1 AND seq > ?2 \
+                 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id, after, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (seq, op, json) = row.map_err(backend)?;
+            Ok(ChangeRow {
+                seq,
+                op: op_from_name(&op),
+                entry: serde_json::from_str(&json).map_err(backend)?,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,112 @@
+//! Read-only share links: tokens shown once and stored as hashes, expiry, download limits
+//! counted atomically, revocation, and a per-address limit on guessing.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use chrono::Utc;
+use dbx_shared::api::{CreateShareRequest, Share};
+
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::{random_token, token_hash};
+use crate::error::{AppError, AppResult};
+use crate::metadata::{Db, EntryRow, NewShare, ShareRow};
+
+pub struct Shares {
+    db: Db,
+    public_url: String,
+    guesses: Throttle<IpAddr>,
+}
+
+const NO_LINK: &str = "no such share link";
+
+impl Shares {
+    pub fn new(db: Db, public_url: String) -> Self {
+        Shares {
+            db,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            // A burst covers a page of thumbnails; past it, ten lookups a second.
+            guesses: Throttle::new(100, Duration::from_millis(100)),
+        }
+    }
+
+    pub async fn create(&self, user_id: &str, req: CreateShareRequest) -> AppResult<Share> {
+        if let Some(at) = req.expires_at {
+            if at <= Utc::now() {
+                return Err(AppError::bad_request("expires_at must be in the future"));
+            }
+        }
+        if req.max_downloads == Some(0) {
+            return Err(AppError::bad_request("max_downloads must be at least 1"));
+        }
+        let token = random_token().map_err(AppError::internal)?;
+        let new = NewShare {
+            file_id: req.file_id,
+            token_hash: token_hash(&token),
+            expires_at: req.expires_at,
+            max_downloads: req.max_downloads,
+        };
+        let user = user_id.to_string();
+        let row = self
+            .db
+            .run(move |r| r.create_share(&user, &new, Utc::now()))
+            .await?;
+        let mut share = row.to_api();
+        share.url = Some(format!("{}/s/{token}", self.public_url));
+        share.token = Some(token);
+        Ok(share)
+    }
+
+    pub async fn list(&self, user_id: &str) -> AppResult<Vec<Share>> {
+        let user = user_id.to_string();
+        let rows = self.db.run(move |r| r.list_shares(&user)).await?;
+        Ok(rows.iter().map(ShareRow::to_api).collect())
+    }
+
+    pub async fn revoke(&self, user_id: &str, share_id: &str) -> AppResult<()> {
+        let (user, id) = (user_id.to_string(), share_id.to_string());
+        Ok(self.db.run(move |r| r.revoke_share(&user, &id)).await?)
+    }
+
+    /// The live link and file behind a public token: 404 unknown, revoked or deleted;
+    /// 410 expired or out of downloads. With `count`, takes one download atomically.
+    pub async fn open(
+        &self,
+        token: &str,
+        addr: Option<IpAddr>,
+        count: bool,
+    ) -> AppResult<(ShareRow, EntryRow)> {
+        if let Some(ip) = addr {
+            self.guesses.check(&ip).map_err(|s| AppError::RateLimited {
+                retry_after_secs: s,
+            })?;
+        }
+        let hash = token_hash(token);
+        let found = self.db.run(move |r| r.share_by_token_hash(&hash)).await?;
+        let (share, file) = match found {
+            Some((share, Some(file))) if !share.disabled => (share, file),
+            _ => return Err(AppError::NotFound(NO_LINK.into())),
+        };
+        if share.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(AppError::Gone("this share link has expired".into()));
+        }
+        let exhausted = AppError::Gone("this share link is out of downloads".into());
+        if share
+            .max_downloads
+            .is_some_and(|max| share.download_count >= max)
+        {
+            return Err(exhausted);
+        }
+        if count {
+            let id = share.id.clone();
+            if !self.db.run(move |r| r.count_share_download(&id)).await? {
+                return Err(exhausted);
+            }
+        }
+        Ok((share, file))
+    }
+
+    pub fn shrink_throttle(&self) {
+        self.guesses.shrink();
+    }
+}

@@ -1,0 +1,422 @@
+//! Blobs as objects in an S3-compatible bucket (AWS S3, MinIO, Garage), on the `minio` crate.
+//!
+//! Uploads stream in parts of [`PART_SIZE`]: at most one part is held in memory, whatever
+//! the size of the blob. A blob smaller than one part goes up as a single PUT, a bigger one
+//! as a multipart upload, which S3 makes visible only when it completes, so a failed or cut
+//! upload never leaves a partial object at its key.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+use minio::s3::builders::{ObjectContent, Size};
+use minio::s3::creds::StaticProvider;
+use minio::s3::error::{Error as MinioError, NetworkError, S3ServerError, ValidationErr};
+use minio::s3::http::BaseUrl;
+use minio::s3::minio_error_response::MinioErrorCode;
+use minio::s3::types::{BucketName, ObjectKey, Region, S3Api, ToStream};
+use minio::s3::{MinioClient, MinioClientBuilder};
+use tokio::sync::oneshot;
+
+use super::{BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, S3Settings};
+
+/// Size of each part of an upload, and so the memory one upload holds. S3 allows 5 MiB to
+/// 5 GiB and at most 10 000 parts, so this caps a blob at 160 GiB.
+pub const PART_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The region used when none is given (dbx-server's `--s3-region` default).
+const DEFAULT_REGION: &str = "us-east-1";
+
+pub struct S3BlobStore {
+    client: MinioClient,
+    bucket: BucketName,
+}
+
+impl S3BlobStore {
+    /// Connects to `bucket` at `settings.endpoint` and checks that the bucket is there and
+    /// readable with the given keys; every failure is a one-line reason.
+    pub async fn open(bucket: &str, settings: &S3Settings) -> BlobResult<Self> {
+        let endpoint = settings
+            .endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                BlobError::Backend(format!(
+                    "s3://{bucket} needs an endpoint: set --s3-endpoint or DBX_S3_ENDPOINT \
+                     (e.g. http://127.0.0.1:3900)"
+                ))
+            })?;
+        let bucket_name = BucketName::new(bucket).map_err(|e| {
+            BlobError::Backend(format!(
+                "invalid S3 bucket name {bucket:?}: {}",
+                one_line(&e)
+            ))
+        })?;
+        let (access_key, secret_key) = match (&settings.access_key, &settings.secret_key) {
+            (Some(a), Some(s)) if !a.is_empty() && !s.is_empty() => (a, s),
+            _ => {
+                return Err(BlobError::Backend(format!(
+                    "s3://{bucket} needs an access key and a secret key: set --s3-access-key \
+                     and --s3-secret-key (or DBX_S3_ACCESS_KEY and DBX_S3_SECRET_KEY)"
+                )))
+            }
+        };
+
+        // For a host that is not AWS (Garage, MinIO, ...) minio addresses buckets path-style
+        // (http://host/bucket/key), which is what those servers expect; for AWS hosts it
+        // uses virtual-host style, which AWS prefers.
+        let mut base_url: BaseUrl = endpoint.parse().map_err(|e: ValidationErr| {
+            BlobError::Backend(format!(
+                "invalid S3 endpoint {endpoint:?}: {}",
+                one_line(&e)
+            ))
+        })?;
+        // The region signs every request: Garage rejects signatures for another region than
+        // its `s3_region`. Setting it here also saves minio a GetBucketLocation round trip.
+        let region = match settings.region.trim() {
+            "" => DEFAULT_REGION,
+            r => r,
+        };
+        base_url.region = Region::new(region).map_err(|e| {
+            BlobError::Backend(format!("invalid S3 region {region:?}: {}", one_line(&e)))
+        })?;
+
+        let client = MinioClientBuilder::new(base_url)
+            .provider(Some(StaticProvider::new(access_key, secret_key, None)))
+            .app_info(Some((
+                "dbx-server".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            )))
+            .build()
+            .map_err(|e| {
+                BlobError::Backend(format!("cannot set up the S3 client: {}", describe(&e)))
+            })?;
+
+        let exists = client
+            .bucket_exists(&bucket_name)
+            .map_err(|e| BlobError::Backend(one_line(&e)))?
+            .build()
+            .send()
+            .await
+            .map_err(|e| {
+                BlobError::Backend(format!(
+                    "cannot reach S3 bucket {bucket} at {endpoint}: {}",
+                    describe(&e)
+                ))
+            })?
+            .exists();
+        if !exists {
+            return Err(BlobError::Backend(format!(
+                "S3 bucket {bucket} does not exist at {endpoint}"
+            )));
+        }
+        Ok(S3BlobStore {
+            client,
+            bucket: bucket_name,
+        })
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &str, body: ByteStream) -> BlobResult<u64> {
+        let object = object_key(key)?;
+        let body_error = Arc::new(Mutex::new(None));
+        // Dropped with this future: if the caller gives up, the body then fails, and minio
+        // aborts its multipart upload instead of leaving it unfinished.
+        let (_caller_alive, caller_gone) = oneshot::channel::<()>();
+        let content = ObjectContent::new_from_stream(
+            BodyGuard {
+                inner: body,
+                error: Arc::clone(&body_error),
+                caller_gone: Some(caller_gone),
+            },
+            Size::Unknown,
+        );
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        // On its own task, so that a dropped caller cannot cut it off between two requests:
+        // it runs on until minio has aborted (or, if the body had already ended, completed:
+        // then it is an orphan blob under a fresh key, which gc removes).
+        let upload = tokio::spawn(async move {
+            client
+                .put_object_content(&bucket, object, content)?
+                .part_size(Size::Known(PART_SIZE))
+                .build()
+                .send()
+                .await
+        });
+        let result = upload
+            .await
+            .map_err(|e| BlobError::Backend(format!("S3 upload of {key} failed: {e}")))?;
+
+        // The body's own error wins over however minio reported it.
+        let failed_body = body_error.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(e) = failed_body {
+            if result.is_ok() {
+                // Cannot happen (minio stops at the first read error), but never keep a
+                // blob whose body failed.
+                let _ = self.delete(key).await;
+            }
+            return Err(BlobError::Body(e));
+        }
+        match result {
+            Ok(resp) => Ok(resp.object_size()),
+            Err(e) => Err(backend(&format!("S3 upload of {key}"), &e)),
+        }
+    }
+
+    async fn get(&self, key: &str, range: Option<ByteRange>) -> BlobResult<ByteStream> {
+        let object = object_key(key)?;
+        let request = self
+            .client
+            .get_object(&self.bucket, object)
+            .map_err(|e| BlobError::Backend(one_line(&e)))?;
+        let response = match range {
+            // minio would send `bytes=start-(start-1)` for an empty range.
+            Some(r) if r.len == 0 => {
+                return match self.stat(key).await? {
+                    Some(_) => Ok(Box::pin(futures_util::stream::empty())),
+                    None => Err(BlobError::NotFound(key.to_string())),
+                };
+            }
+            Some(r) => request.offset(r.start).length(r.len).build().send().await,
+            None => request.build().send().await,
+        };
+        match response {
+            Ok(resp) => {
+                // Streams as it arrives; `into_bytes` would load the whole blob.
+                let (stream, _len) = resp
+                    .into_boxed_stream()
+                    .map_err(|e| backend(&format!("S3 get of {key}"), &e))?;
+                Ok(stream)
+            }
+            Err(e) if is_not_found(&e) => Err(BlobError::NotFound(key.to_string())),
+            // A range that starts at or past the end: nothing to send, as with the
+            // filesystem store.
+            Err(e) if is_invalid_range(&e) => Ok(Box::pin(futures_util::stream::empty())),
+            Err(e) => Err(backend(&format!("S3 get of {key}"), &e)),
+        }
+    }
+
+    async fn stat(&self, key: &str) -> BlobResult<Option<BlobInfo>> {
+        let object = object_key(key)?;
+        let response = self
+            .client
+            .stat_object(&self.bucket, object)
+            .map_err(|e| BlobError::Backend(one_line(&e)))?
+            .build()
+            .send()
+            .await;
+        match response {
+            Ok(resp) => {
+                let size = resp
+                    .size()
+                    .map_err(|e| BlobError::Backend(format!("S3 stat of {key}: {e}")))?;
+                // Treat an unknown time as "just now", so that gc's grace period never takes
+                // a fresh blob for an old one.
+                let modified = resp.last_modified().ok().flatten().unwrap_or_else(Utc::now);
+                Ok(Some(BlobInfo {
+                    key: key.to_string(),
+                    size,
+                    modified,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(backend(&format!("S3 stat of {key}"), &e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> BlobResult<()> {
+        check_key(key)?;
+        let response = self
+            .client
+            .delete_object(&self.bucket, key)
+            .map_err(|e| BlobError::Backend(one_line(&e)))?
+            .build()
+            .send()
+            .await;
+        match response {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(backend(&format!("S3 delete of {key}"), &e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> BlobResult<Vec<BlobInfo>> {
+        let request = self
+            .client
+            .list_objects(&self.bucket)
+            .map_err(|e| BlobError::Backend(one_line(&e)))?
+            .recursive(true);
+        let request = if prefix.is_empty() {
+            request.build()
+        } else {
+            request.prefix(prefix.to_string()).build()
+        };
+        // One item per page (ListObjectsV2, 1000 keys each); the stream follows the
+        // continuation tokens until the listing is complete.
+        let mut pages = request.to_stream().await;
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend(&format!("S3 listing of {prefix:?}"), &e))?;
+            for entry in page.contents {
+                if entry.is_prefix || entry.is_delete_marker {
+                    continue;
+                }
+                out.push(BlobInfo {
+                    key: entry.name,
+                    size: entry.size.unwrap_or(0),
+                    modified: entry.last_modified.unwrap_or_else(Utc::now),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// minio 0.4 has no ListMultipartUploads (it can abort an upload by id, but not find
+    /// the ids), so unfinished uploads cannot be listed from here: this always returns 0.
+    /// They rarely arise: minio aborts the upload itself when the body or a part fails,
+    /// and `put` turns a dropped caller into a failed body on an upload task that runs on
+    /// (see `BodyGuard`); only a process killed mid-upload leaves one. For those, give the
+    /// bucket a lifecycle rule (`AbortIncompleteMultipartUpload`, which Garage, MinIO and
+    /// AWS honour), or run `garage bucket cleanup-incomplete-uploads`.
+    async fn remove_stale_uploads(
+        &self,
+        _older_than: DateTime<Utc>,
+        _dry_run: bool,
+    ) -> BlobResult<u64> {
+        Ok(0)
+    }
+}
+
+/// Passes the body through to minio, with three additions: minio's reader takes an empty
+/// chunk for the end of the stream (it would store a truncated blob), so empty chunks are
+/// dropped; the body's first error is kept so that `put` can return it as is (minio wraps
+/// it in its own error type); and when `put`'s caller is gone, the body fails, so that
+/// minio aborts the upload.
+struct BodyGuard {
+    inner: ByteStream,
+    error: Arc<Mutex<Option<io::Error>>>,
+    /// Resolves (with an error) when `put`'s future is dropped; `None` once it has.
+    caller_gone: Option<oneshot::Receiver<()>>,
+}
+
+impl Stream for BodyGuard {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(gone) = self.caller_gone.as_mut() {
+            if Pin::new(gone).poll(cx).is_ready() {
+                self.caller_gone = None;
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "upload abandoned by its caller",
+                ))));
+            }
+        }
+        loop {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(piece))) if piece.is_empty() => continue,
+                Poll::Ready(Some(Err(e))) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    if let Ok(mut slot) = self.error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    return Poll::Ready(Some(Err(copy)));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The same key rules as the filesystem store, so both stores accept the same keys.
+fn check_key(key: &str) -> BlobResult<()> {
+    let ok = !key.is_empty()
+        && !key.starts_with('/')
+        && key
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(BlobError::Backend(format!("invalid blob key {key:?}")))
+    }
+}
+
+fn object_key(key: &str) -> BlobResult<ObjectKey> {
+    check_key(key)?;
+    ObjectKey::new(key).map_err(|e| BlobError::Backend(one_line(&e)))
+}
+
+/// The S3 error code of a server error, if it is one.
+fn s3_code(e: &MinioError) -> Option<MinioErrorCode> {
+    match e {
+        MinioError::S3Server(S3ServerError::S3Error(resp)) => Some(resp.code()),
+        _ => None,
+    }
+}
+
+fn is_not_found(e: &MinioError) -> bool {
+    matches!(
+        s3_code(e),
+        Some(MinioErrorCode::NoSuchKey | MinioErrorCode::ResourceNotFound)
+    )
+}
+
+fn is_invalid_range(e: &MinioError) -> bool {
+    match e {
+        // minio lower-cases codes it does not know.
+        MinioError::S3Server(S3ServerError::S3Error(resp)) => matches!(
+            resp.code(),
+            MinioErrorCode::OtherError(c) if c.eq_ignore_ascii_case("InvalidRange")
+        ),
+        MinioError::S3Server(S3ServerError::HttpError(416, _))
+        | MinioError::Network(NetworkError::ServerError(416)) => true,
+        _ => false,
+    }
+}
+
+fn backend(what: &str, e: &MinioError) -> BlobError {
+    BlobError::Backend(format!("{what} failed: {}", describe(e)))
+}
+
+/// One line for a minio error. Its `Display` is either too terse ("Network error occurred")
+/// or several lines (server errors), so this takes the S3 code and message, or walks the
+/// chain of sources.
+fn describe(e: &MinioError) -> String {
+    if let MinioError::S3Server(S3ServerError::S3Error(resp)) = e {
+        let code = resp.code();
+        return match resp.message() {
+            Some(m) if !m.is_empty() => one_line(&format!("{code}: {m}")),
+            _ => code.to_string(),
+        };
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    one_line(&text)
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
