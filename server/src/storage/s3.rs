@@ -10,6 +10,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,6 +33,9 @@ pub const PART_SIZE: u64 = 16 * 1024 * 1024;
 
 /// The region used when none is given (dbx-server's `--s3-region` default).
 const DEFAULT_REGION: &str = "us-east-1";
+
+/// How long `open` waits for the bucket check.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct S3BlobStore {
     client: MinioClient,
@@ -99,19 +103,39 @@ impl S3BlobStore {
                 BlobError::Backend(format!("cannot set up the S3 client: {}", describe(&e)))
             })?;
 
-        let exists = client
+        // The check is bounded: an endpoint that drops packets would otherwise hold start-up
+        // for the system's TCP connect timeout (minutes).
+        let check = client
             .bucket_exists(&bucket_name)
             .map_err(|e| BlobError::Backend(one_line(&e)))?
             .build()
-            .send()
-            .await
-            .map_err(|e| {
-                BlobError::Backend(format!(
-                    "cannot reach S3 bucket {bucket} at {endpoint}: {}",
+            .send();
+        let exists = match tokio::time::timeout(OPEN_TIMEOUT, check).await {
+            Ok(Ok(resp)) => resp.exists(),
+            Ok(Err(e)) => {
+                // A HEAD answer has no body, so the server's reason is lost: guess the usual one.
+                let hint = match s3_code(&e) {
+                    Some(MinioErrorCode::AccessDenied) => {
+                        " (check the access key and secret key, and the key's rights on the bucket)"
+                            .to_string()
+                    }
+                    Some(MinioErrorCode::BadRequest) => {
+                        format!(" (check --s3-region: {region} may not be the server's region)")
+                    }
+                    _ => String::new(),
+                };
+                return Err(BlobError::Backend(format!(
+                    "cannot open S3 bucket {bucket} at {endpoint}: {}{hint}",
                     describe(&e)
-                ))
-            })?
-            .exists();
+                )));
+            }
+            Err(_) => {
+                return Err(BlobError::Backend(format!(
+                    "cannot open S3 bucket {bucket} at {endpoint}: no answer within {} s",
+                    OPEN_TIMEOUT.as_secs()
+                )))
+            }
+        };
         if !exists {
             return Err(BlobError::Backend(format!(
                 "S3 bucket {bucket} does not exist at {endpoint}"
@@ -186,6 +210,10 @@ impl BlobStore for S3BlobStore {
                     Some(_) => Ok(Box::pin(futures_util::stream::empty())),
                     None => Err(BlobError::NotFound(key.to_string())),
                 };
+            }
+            // minio would overflow computing the last byte: ask for everything from `start`.
+            Some(r) if r.start.checked_add(r.len).is_none() => {
+                request.offset(r.start).build().send().await
             }
             Some(r) => request.offset(r.start).length(r.len).build().send().await,
             None => request.build().send().await,
@@ -390,19 +418,25 @@ fn backend(what: &str, e: &MinioError) -> BlobError {
     BlobError::Backend(format!("{what} failed: {}", describe(e)))
 }
 
-/// One line for a minio error. Its `Display` is either too terse ("Network error occurred")
-/// or several lines (server errors), so this takes the S3 code and message, or walks the
-/// chain of sources.
+/// One line for a minio error. Its `Display` is either too terse ("Network error
+/// occurred") or several lines (server errors), so this takes the S3 code and message, or
+/// the chain of sources below minio's generic top level.
 fn describe(e: &MinioError) -> String {
-    if let MinioError::S3Server(S3ServerError::S3Error(resp)) = e {
-        let code = resp.code();
-        return match resp.message() {
-            Some(m) if !m.is_empty() => one_line(&format!("{code}: {m}")),
-            _ => code.to_string(),
-        };
-    }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let inner: &dyn std::error::Error = match e {
+        MinioError::S3Server(S3ServerError::S3Error(resp)) => {
+            let code = resp.code();
+            return match resp.message() {
+                Some(m) if !m.is_empty() => one_line(&format!("{code}: {m}")),
+                _ => code.to_string(),
+            };
+        }
+        MinioError::S3Server(x) => x,
+        MinioError::DriveIo(x) => x,
+        MinioError::Network(x) => x,
+        MinioError::Validation(x) => x,
+    };
+    let mut text = inner.to_string();
+    let mut source = inner.source();
     while let Some(s) = source {
         let part = s.to_string();
         if !text.contains(&part) {

@@ -4,6 +4,8 @@
 //! `DBX_TEST_DATABASE=postgres` the Postgres at `DBX_TEST_DATABASE_URL`.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::time::Duration;
 
 use dbx_server::app::{start, RunningServer};
@@ -33,6 +35,9 @@ pub fn test_args(dir: &std::path::Path) -> ServeArgs {
         args.store.s3_region = var("DBX_S3_REGION");
         args.store.s3_access_key = Some(var("DBX_S3_ACCESS_KEY"));
         args.store.s3_secret_key = Some(var("DBX_S3_SECRET_KEY"));
+    }
+    if std::env::var("DBX_TEST_DATABASE").as_deref() == Ok("postgres") {
+        args.store.database_url = Some(pg::TestDatabase::create_leaked());
     }
     args
 }
