@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{Timelike, Utc};
 use dbx_shared::api::{CreateShareRequest, Share};
 
 use crate::auth::throttle::Throttle;
@@ -30,14 +30,27 @@ impl Shares {
         }
     }
 
-    pub async fn create(&self, user_id: &str, req: CreateShareRequest) -> AppResult<Share> {
+    pub async fn create(&self, user_id: &str, mut req: CreateShareRequest) -> AppResult<Share> {
+        // Links show whole seconds; keep no more than that, so the time shown is the time
+        // enforced.
+        req.expires_at = req
+            .expires_at
+            .map(|t| t.with_nanosecond(0).unwrap_or(t));
         if let Some(at) = req.expires_at {
             if at <= Utc::now() {
                 return Err(AppError::bad_request("expires_at must be in the future"));
             }
         }
-        if req.max_downloads == Some(0) {
-            return Err(AppError::bad_request("max_downloads must be at least 1"));
+        // The stores keep the limit as a signed 64-bit integer; a bigger one would wrap
+        // negative there and leave the link out of downloads from the start.
+        if req
+            .max_downloads
+            .is_some_and(|m| m == 0 || i64::try_from(m).is_err())
+        {
+            return Err(AppError::bad_request(format!(
+                "max_downloads must be from 1 to {}",
+                i64::MAX
+            )));
         }
         let token = random_token().map_err(AppError::internal)?;
         let new = NewShare {
