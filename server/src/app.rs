@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::config::{ServeArgs, StoreArgs};
 use crate::files::Files;
-use crate::metadata::{sqlite::SqliteRepo, Db, Repository};
+use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
-use crate::sync::{ChangeWaker, Delta, LocalWaker};
+use crate::sync::Delta;
 
 /// Everything a request handler can reach.
 pub struct App {
@@ -31,7 +31,7 @@ pub fn open_repository(url: &str) -> anyhow::Result<Arc<dyn Repository>> {
     let repo: Arc<dyn Repository> = if url.starts_with("sqlite://") {
         Arc::new(SqliteRepo::open_url(url)?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("the Postgres backend is not available in this build")
+        Arc::new(PgRepo::open(url)?)
     } else {
         bail!("unknown database URL scheme: use sqlite://PATH or postgres://…")
     };
@@ -125,7 +125,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
 
     let shutdown = CancellationToken::new();
     let db = Db::new(repo);
-    let waker: Arc<dyn ChangeWaker> = Arc::new(LocalWaker::default());
+    let waker = crate::sync::pg_waker::for_database_url(&args.store.database_url()).await?;
     let app = Arc::new(App {
         auth: Auth::new(db.clone(), &secret, args.access_ttl(), args.refresh_ttl()),
         files: Files::new(

@@ -7,6 +7,7 @@
 
 mod db;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};

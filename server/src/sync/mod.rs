@@ -1,6 +1,7 @@
 //! The change log as clients see it: opaque cursors, delta pages and long-poll wake-ups.
 
 pub mod cursor;
+pub mod pg_waker;
 pub mod waker;
 
 use std::sync::Arc;

@@ -1,0 +1,910 @@
+//! PostgreSQL implementation of the repository: the blocking `postgres` client behind an
+//! r2d2 pool, READ COMMITTED transactions.
+//!
+//! Concurrency: every transaction that writes a user's entries first takes that user's row
+//! lock (`SELECT ... FOR NO KEY UPDATE`), so one user's writers run one after another: a
+//! lookup-then-insert never races another writer of the same user, and the change-log
+//! position bumped under that lock is gap-free in commit order (DESIGN.md invariant 3).
+//! Different users never wait for each other. Each change also sends
+//! `NOTIFY dbx_changes, '<user id>'` in its transaction, so other server processes wake
+//! their long-polls when it commits (see `sync::pg_waker`).
+//!
+//! The client is blocking and must never run on a tokio worker thread: `Db::run` calls it
+//! on the blocking pool, and dropping the pool is moved off the runtime (see `Drop`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dbx_shared::api::ChangeOp;
+use dbx_shared::names::{join, name_key};
+use postgres::error::SqlState;
+use postgres::{Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::model::*;
+use super::{RepoError, RepoResult, Repository};
+
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+
+/// Key of the advisory lock that makes concurrent `migrate` calls take turns.
+const MIGRATION_LOCK: i64 = 0x6462_785f_6d69_6772;
+
+/// The channel each committed change is announced on; the payload is the user id.
+pub const CHANGES_CHANNEL: &str = "dbx_changes";
+
+const ENTRY_COLS: &str = "id, user_id, parent_id, kind, name, path, size, mime_type, \
+     content_hash, version, blob_key, created_at, updated_at";
+
+const SHARE_COLS: &str =
+    "id, user_id, file_id, expires_at, max_downloads, download_count, disabled, created_at";
+
+type Manager = PostgresConnectionManager<NoTls>;
+
+/// True for the URL schemes this backend opens.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Parses a `postgres://` URL, with a connect timeout and an application name (as
+/// `pg_stat_activity` shows it) unless the URL sets them.
+pub fn parse_url(url: &str) -> RepoResult<Config> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| RepoError::Invalid(format!("not a valid Postgres URL: {}", one_line(&e))))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("dbx-server");
+    }
+    Ok(config)
+}
+
+/// `host:port/db` of a config, for messages (never the password).
+pub fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or_default();
+    format!("{host}:{port}/{db}")
+}
+
+/// An error and its causes as one line. The `postgres` crate's own text is only the kind
+/// ("db error", "error connecting to server"): the server's message and the OS error are
+/// in the causes. DETAIL and HINT lines are joined in.
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text.replace('\n', "; ")
+}
+
+fn backend(e: impl std::error::Error) -> RepoError {
+    RepoError::Backend(one_line(&e))
+}
+
+fn is_unique_violation(e: &postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+fn entry_from_row(r: &Row) -> Result<EntryRow, postgres::Error> {
+    let kind = EntryKind::from_i64(i64::from(r.try_get::<_, i32>(3)?));
+    let content = match kind {
+        EntryKind::Folder => None,
+        EntryKind::File => Some(FileContent {
+            size: r.try_get::<_, i64>(6)? as u64,
+            mime_type: r.try_get(7)?,
+            content_hash: r.try_get(8)?,
+            version: r.try_get(9)?,
+            blob_key: r.try_get(10)?,
+        }),
+    };
+    Ok(EntryRow {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        parent_id: r.try_get(2)?,
+        kind,
+        name: r.try_get(4)?,
+        path: r.try_get(5)?,
+        content,
+        created_at: from_millis(r.try_get(11)?),
+        updated_at: from_millis(r.try_get(12)?),
+    })
+}
+
+fn share_from_row(r: &Row) -> Result<ShareRow, postgres::Error> {
+    Ok(ShareRow {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        file_id: r.try_get(2)?,
+        expires_at: r.try_get::<_, Option<i64>>(3)?.map(from_millis),
+        max_downloads: r.try_get::<_, Option<i64>>(4)?.map(|v| v as u64),
+        download_count: r.try_get::<_, i64>(5)? as u64,
+        disabled: r.try_get(6)?,
+        created_at: from_millis(r.try_get(7)?),
+    })
+}
+
+fn user_from_row(r: &Row) -> Result<UserRow, postgres::Error> {
+    Ok(UserRow {
+        id: r.try_get(0)?,
+        email: r.try_get(1)?,
+        password_hash: r.try_get(2)?,
+        created_at: from_millis(r.try_get(3)?),
+    })
+}
+
+/// Maps each row, turning a decoding failure into a backend error.
+fn rows<T>(rows: Vec<Row>, f: fn(&Row) -> Result<T, postgres::Error>) -> RepoResult<Vec<T>> {
+    rows.iter().map(|r| f(r).map_err(backend)).collect()
+}
+
+fn one<T>(row: Option<Row>, f: fn(&Row) -> Result<T, postgres::Error>) -> RepoResult<Option<T>> {
+    row.as_ref().map(f).transpose().map_err(backend)
+}
+
+fn live_entry(c: &mut impl GenericClient, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"),
+            &[&user_id, &id],
+        )
+        .map_err(backend)?;
+    one(row, entry_from_row)
+}
+
+fn live_entry_at(
+    c: &mut impl GenericClient,
+    user_id: &str,
+    path: &str,
+) -> RepoResult<Option<EntryRow>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND path_key = $2 AND deleted_at IS NULL"),
+            &[&user_id, &name_key(path)],
+        )
+        .map_err(backend)?;
+    one(row, entry_from_row)
+}
+
+/// The folder new children go into: its id and path (`None`, "/" for the root).
+fn parent_folder(
+    c: &mut impl GenericClient,
+    user_id: &str,
+    parent_id: Option<&str>,
+) -> RepoResult<(Option<String>, String)> {
+    match parent_id {
+        None => Ok((None, "/".to_string())),
+        Some(id) => match live_entry(c, user_id, id)? {
+            Some(e) if e.kind == EntryKind::Folder => Ok((Some(e.id), e.path)),
+            _ => Err(RepoError::NotFound("folder")),
+        },
+    }
+}
+
+/// Takes the user's row lock for the rest of the transaction, so that this user's writers
+/// run one at a time. `FOR NO KEY UPDATE` leaves inserts that merely reference the user
+/// (refresh tokens at login) unblocked.
+fn lock_user(tx: &mut Transaction<'_>, user_id: &str) -> RepoResult<()> {
+    tx.query_opt(
+        "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+        &[&user_id],
+    )
+    .map_err(backend)?
+    .map(|_| ())
+    .ok_or(RepoError::NotFound("user"))
+}
+
+/// Appends the change to the user's log at the next position and announces it to other
+/// processes on commit. The caller holds the user's row lock (`lock_user`).
+fn record_change(
+    tx: &mut Transaction<'_>,
+    entry: &EntryRow,
+    op: ChangeOp,
+    now: DateTime<Utc>,
+) -> RepoResult<()> {
+    let seq: i64 = tx
+        .query_one(
+            "UPDATE users SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
+            &[&entry.user_id],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(backend)?;
+    let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+    tx.execute(
+        "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &to_millis(now)],
+    )
+    .map_err(backend)?;
+    // Delivered when (and only if) the transaction commits; duplicates within one
+    // transaction are folded into one by the server.
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANGES_CHANNEL, &entry.user_id],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn insert_entry(tx: &mut Transaction<'_>, e: &EntryRow) -> RepoResult<()> {
+    let c = e.content.as_ref();
+    tx.execute(
+        "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
+         mime_type, content_hash, version, blob_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        &[
+            &e.id,
+            &e.user_id,
+            &e.parent_id,
+            &(e.kind as i32),
+            &e.name,
+            &name_key(&e.name),
+            &e.path,
+            &name_key(&e.path),
+            &c.map(|c| c.size as i64),
+            &c.map(|c| c.mime_type.as_str()),
+            &c.map(|c| c.content_hash.as_str()),
+            &c.map(|c| c.version),
+            &c.map(|c| c.blob_key.as_str()),
+            &to_millis(e.created_at),
+            &to_millis(e.updated_at),
+        ],
+    )
+    .map_err(|err| {
+        if is_unique_violation(&err) {
+            RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
+        } else {
+            backend(err)
+        }
+    })?;
+    Ok(())
+}
+
+fn new_folder(
+    tx: &mut Transaction<'_>,
+    user_id: &str,
+    parent: (Option<String>, String),
+    name: &str,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    let (parent_id, parent_path) = parent;
+    let row = EntryRow {
+        id: new_id(),
+        user_id: user_id.to_string(),
+        parent_id,
+        name: name.to_string(),
+        path: join(&parent_path, name),
+        kind: EntryKind::Folder,
+        content: None,
+        created_at: now,
+        updated_at: now,
+    };
+    insert_entry(tx, &row)?;
+    record_change(tx, &row, ChangeOp::Create, now)?;
+    Ok(row)
+}
+
+/// Walks `names` from the root, creating missing folders; a file in the way is a conflict.
+fn ensure_folders(
+    tx: &mut Transaction<'_>,
+    user_id: &str,
+    names: &[String],
+    now: DateTime<Utc>,
+) -> RepoResult<(Option<String>, String)> {
+    let mut parent: (Option<String>, String) = (None, "/".to_string());
+    for name in names {
+        let path = join(&parent.1, name);
+        parent = match live_entry_at(tx, user_id, &path)? {
+            Some(e) if e.kind == EntryKind::Folder => (Some(e.id), e.path),
+            Some(e) => {
+                return Err(RepoError::Conflict(format!(
+                    "'{}' is a file, not a folder",
+                    e.path
+                )))
+            }
+            None => {
+                let f = new_folder(tx, user_id, parent, name, now)?;
+                (Some(f.id), f.path)
+            }
+        };
+    }
+    Ok(parent)
+}
+
+fn put_file_tx(
+    tx: &mut Transaction<'_>,
+    user_id: &str,
+    w: &FileWrite,
+    now: DateTime<Utc>,
+) -> RepoResult<PutOutcome> {
+    let (parent, name) = match &w.target {
+        FileTarget::Path(names) => {
+            let (leaf, dirs) = names
+                .split_last()
+                .ok_or_else(|| RepoError::Invalid("the path must name a file".into()))?;
+            (ensure_folders(tx, user_id, dirs, now)?, leaf.clone())
+        }
+        FileTarget::InFolder { parent_id, name } => (
+            parent_folder(tx, user_id, parent_id.as_deref())?,
+            name.clone(),
+        ),
+    };
+    let path = join(&parent.1, &name);
+    let content = |version| FileContent {
+        size: w.size,
+        mime_type: w.mime_type.clone(),
+        content_hash: w.content_hash.clone(),
+        version,
+        blob_key: w.blob_key.clone(),
+    };
+    match live_entry_at(tx, user_id, &path)? {
+        Some(e) if e.kind == EntryKind::Folder => {
+            Err(RepoError::Conflict(format!("'{}' is a folder", e.path)))
+        }
+        Some(mut e) => {
+            let old = e
+                .content
+                .clone()
+                .ok_or_else(|| RepoError::Backend("file without content".into()))?;
+            if let Some(IfMatch::Version(v)) = w.if_match {
+                if v != old.version {
+                    return Err(RepoError::PreconditionFailed);
+                }
+            }
+            e.content = Some(content(old.version + 1));
+            e.updated_at = now;
+            tx.execute(
+                "UPDATE entries SET size = $1, mime_type = $2, content_hash = $3, version = $4, \
+                 blob_key = $5, updated_at = $6 WHERE id = $7",
+                &[
+                    &(w.size as i64),
+                    &w.mime_type,
+                    &w.content_hash,
+                    &(old.version + 1),
+                    &w.blob_key,
+                    &to_millis(now),
+                    &e.id,
+                ],
+            )
+            .map_err(backend)?;
+            record_change(tx, &e, ChangeOp::Update, now)?;
+            Ok(PutOutcome {
+                entry: e,
+                created: false,
+                replaced_blob: Some(old.blob_key),
+            })
+        }
+        None => {
+            if w.if_match.is_some() {
+                return Err(RepoError::PreconditionFailed);
+            }
+            let row = EntryRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                parent_id: parent.0,
+                name,
+                path,
+                kind: EntryKind::File,
+                content: Some(content(1)),
+                created_at: now,
+                updated_at: now,
+            };
+            insert_entry(tx, &row)?;
+            record_change(tx, &row, ChangeOp::Create, now)?;
+            Ok(PutOutcome {
+                entry: row,
+                created: true,
+                replaced_blob: None,
+            })
+        }
+    }
+}
+
+pub struct PgRepo {
+    /// Always `Some` until `drop`, which takes it to close the connections off the runtime.
+    pool: Option<Pool<Manager>>,
+}
+
+impl PgRepo {
+    /// Connects to the database of a `postgres://user[:password]@host:port/db` URL. Fails
+    /// at once, with the reason on one line, when the server cannot be reached. Blocks:
+    /// call it off the async workers.
+    pub fn open(url: &str) -> RepoResult<Self> {
+        let config = parse_url(url)?;
+        let target = describe(&config);
+        // One connection up front, so that a wrong host or database fails start-up with
+        // the server's reason instead of a pool time-out.
+        config.connect(NoTls).map_err(|e| {
+            RepoError::Backend(format!(
+                "cannot connect to Postgres at {target}: {}",
+                one_line(&e)
+            ))
+        })?;
+        let pool = Pool::builder()
+            .max_size(16)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .build(Manager::new(config, NoTls))
+            .map_err(|e| {
+                RepoError::Backend(format!(
+                    "cannot connect to Postgres at {target}: {}",
+                    one_line(&e)
+                ))
+            })?;
+        Ok(PgRepo { pool: Some(pool) })
+    }
+
+    fn conn(&self) -> RepoResult<PooledConnection<Manager>> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| RepoError::Backend("the pool is closed".into()))?
+            .get()
+            .map_err(backend)
+    }
+
+    /// Runs `f` in a READ COMMITTED transaction and commits when it succeeds (rolls back
+    /// when it fails).
+    fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> RepoResult<T>) -> RepoResult<T> {
+        let mut conn = self.conn()?;
+        let mut tx = conn
+            .build_transaction()
+            .isolation_level(IsolationLevel::ReadCommitted)
+            .start()
+            .map_err(backend)?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(backend)?;
+        Ok(out)
+    }
+
+    /// A write of this user's entries or links: holds the user's row lock throughout.
+    fn write_as<T>(
+        &self,
+        user_id: &str,
+        f: impl FnOnce(&mut Transaction<'_>) -> RepoResult<T>,
+    ) -> RepoResult<T> {
+        self.write(|tx| {
+            lock_user(tx, user_id)?;
+            f(tx)
+        })
+    }
+}
+
+impl Drop for PgRepo {
+    fn drop(&mut self) {
+        // Closing a blocking client on a tokio worker panics (CRATES.md), and the last
+        // handle to the repository is often dropped there, at shutdown. Close the pooled
+        // connections on a thread of their own.
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(move || drop(pool)).join();
+            }
+        }
+    }
+}
+
+impl Repository for PgRepo {
+    fn migrate(&self) -> RepoResult<()> {
+        self.write(|tx| {
+            // Two processes starting at once take turns; the second finds nothing to do.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .map_err(backend)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations \
+                 (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .map_err(backend)?;
+            let current: i64 = tx
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])
+                .and_then(|r| r.try_get(0))
+                .map_err(backend)?;
+            if current > MIGRATIONS.len() as i64 {
+                return Err(RepoError::Invalid(format!(
+                    "the database schema (version {current}) is newer than this dbx-server knows ({})",
+                    MIGRATIONS.len()
+                )));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                tx.batch_execute(sql).map_err(backend)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    &[&(i as i64 + 1), &to_millis(Utc::now())],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<UserRow> {
+        let user = UserRow {
+            id: new_id(),
+            email: email.to_string(),
+            password_hash: password_hash.to_string(),
+            created_at: now,
+        };
+        self.conn()?
+            .execute(
+                "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                &[&user.id, &user.email, &user.password_hash, &to_millis(now)],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    RepoError::Conflict("that e-mail is already registered".into())
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(user)
+    }
+
+    fn user_by_email(&self, email: &str) -> RepoResult<Option<UserRow>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
+                &[&email],
+            )
+            .map_err(backend)?;
+        one(row, user_from_row)
+    }
+
+    fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
+                &[&user_id],
+            )
+            .map_err(backend)?;
+        one(row, user_from_row)
+    }
+
+    fn usage_bytes(&self, user_id: &str) -> RepoResult<u64> {
+        // SUM(bigint) is numeric in Postgres: cast back to bigint.
+        let total: i64 = self
+            .conn()?
+            .query_one(
+                "SELECT COALESCE(SUM(size), 0)::BIGINT FROM entries \
+                 WHERE user_id = $1 AND kind = 1 AND deleted_at IS NULL",
+                &[&user_id],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)?;
+        Ok(total as u64)
+    }
+
+    fn add_refresh_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+                &[&token_hash, &user_id, &to_millis(expires_at)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<String>> {
+        self.write(|tx| {
+            // A concurrent rotation of the same token waits for this row lock and then
+            // finds it retired: exactly one of them wins.
+            let owner: Option<String> = tx
+                .query_opt(
+                    "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 \
+                     AND retired_at IS NULL AND expires_at > $2 RETURNING user_id",
+                    &[&old_hash, &to_millis(now)],
+                )
+                .map_err(backend)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(backend)?;
+            if let Some(user_id) = &owner {
+                tx.execute(
+                    "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+                    &[&new_hash, user_id, &to_millis(new_expires_at)],
+                )
+                .map_err(backend)?;
+            }
+            Ok(owner)
+        })
+    }
+
+    fn revoke_refresh_token(&self, token_hash: &str) -> RepoResult<bool> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 AND retired_at IS NULL",
+                &[&token_hash, &to_millis(Utc::now())],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
+        live_entry(&mut *self.conn()?, user_id, entry_id)
+    }
+
+    fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        live_entry_at(
+            &mut *self.conn()?,
+            user_id,
+            &format!("/{}", names.join("/")),
+        )
+    }
+
+    fn list_children(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        after: Option<&ListPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<EntryRow>> {
+        let mut conn = self.conn()?;
+        parent_folder(&mut *conn, user_id, parent_id)?;
+        let (after_kind, after_key) = match after {
+            Some(p) => (p.kind as i32, p.name_key.clone()),
+            None => (-1, String::new()),
+        };
+        // Two spellings rather than `IS NOT DISTINCT FROM`, which no index serves.
+        let parent_is = match parent_id {
+            Some(_) => "parent_id = $2",
+            None => "parent_id IS NULL AND $2::TEXT IS NULL",
+        };
+        // "C" collation: bytewise order of the case-folded names, as SQLite sorts them.
+        let found = conn
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND {parent_is} \
+                     AND deleted_at IS NULL AND (kind, name_key COLLATE \"C\") > ($3, $4) \
+                     ORDER BY kind, name_key COLLATE \"C\" LIMIT $5"
+                ),
+                &[
+                    &user_id,
+                    &parent_id,
+                    &after_kind,
+                    &after_key,
+                    &(limit as i64),
+                ],
+            )
+            .map_err(backend)?;
+        rows(found, entry_from_row)
+    }
+
+    fn create_folder(
+        &self,
+        user_id: &str,
+        parent_id: Option<&str>,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write_as(user_id, |tx| {
+            let parent = parent_folder(tx, user_id, parent_id)?;
+            let path = join(&parent.1, name);
+            if let Some(e) = live_entry_at(tx, user_id, &path)? {
+                return Err(RepoError::Conflict(format!(
+                    "'{}' is already taken in that folder",
+                    e.name
+                )));
+            }
+            new_folder(tx, user_id, parent, name, now)
+        })
+    }
+
+    fn put_file(
+        &self,
+        user_id: &str,
+        write: &FileWrite,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome> {
+        self.write_as(user_id, |tx| put_file_tx(tx, user_id, write, now))
+    }
+
+    fn delete_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        kind: EntryKind,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.write_as(user_id, |tx| {
+            let entry = match live_entry(tx, user_id, entry_id)? {
+                Some(e) if e.kind == kind => e,
+                _ => return Err(RepoError::NotFound(kind.noun())),
+            };
+            tx.execute(
+                "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND id = $2",
+                &[&user_id, &entry_id, &to_millis(now)],
+            )
+            .map_err(backend)?;
+            if kind == EntryKind::Folder {
+                let prefix = format!("{}/", name_key(&entry.path));
+                tx.execute(
+                    "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND deleted_at IS NULL \
+                     AND starts_with(path_key, $2)",
+                    &[&user_id, &prefix, &to_millis(now)],
+                )
+                .map_err(backend)?;
+            }
+            record_change(tx, &entry, ChangeOp::Delete, now)
+        })
+    }
+
+    fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
+        self.conn()?
+            .query(
+                "SELECT DISTINCT blob_key FROM entries WHERE blob_key IS NOT NULL",
+                &[],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(backend))
+            .collect()
+    }
+
+    fn create_share(
+        &self,
+        user_id: &str,
+        share: &NewShare,
+        now: DateTime<Utc>,
+    ) -> RepoResult<ShareRow> {
+        // Under the user's lock, so the file cannot be deleted between the check and the
+        // insert.
+        self.write_as(user_id, |tx| {
+            match live_entry(tx, user_id, &share.file_id)? {
+                Some(e) if e.kind == EntryKind::File => {}
+                _ => return Err(RepoError::NotFound("file")),
+            }
+            let row = ShareRow {
+                id: new_id(),
+                user_id: user_id.to_string(),
+                file_id: share.file_id.clone(),
+                expires_at: share.expires_at,
+                max_downloads: share.max_downloads,
+                download_count: 0,
+                disabled: false,
+                created_at: now,
+            };
+            tx.execute(
+                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &row.id,
+                    &row.user_id,
+                    &row.file_id,
+                    &share.token_hash,
+                    &row.expires_at.map(to_millis),
+                    &row.max_downloads.map(|v| v as i64),
+                    &to_millis(now),
+                ],
+            )
+            .map_err(backend)?;
+            Ok(row)
+        })
+    }
+
+    fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>> {
+        let found = self
+            .conn()?
+            .query(
+                &format!(
+                    "SELECT {SHARE_COLS} FROM shares WHERE user_id = $1 \
+                     ORDER BY created_at, id COLLATE \"C\""
+                ),
+                &[&user_id],
+            )
+            .map_err(backend)?;
+        rows(found, share_from_row)
+    }
+
+    fn revoke_share(&self, user_id: &str, share_id: &str) -> RepoResult<()> {
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE shares SET disabled = TRUE WHERE user_id = $1 AND id = $2",
+                &[&user_id, &share_id],
+            )
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(RepoError::NotFound("share link"));
+        }
+        Ok(())
+    }
+
+    fn share_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> RepoResult<Option<(ShareRow, Option<EntryRow>)>> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                &format!("SELECT {SHARE_COLS} FROM shares WHERE token_hash = $1"),
+                &[&token_hash],
+            )
+            .map_err(backend)?;
+        let Some(share) = one(row, share_from_row)? else {
+            return Ok(None);
+        };
+        let file = live_entry(&mut *conn, &share.user_id, &share.file_id)?;
+        Ok(Some((share, file)))
+    }
+
+    fn count_share_download(&self, share_id: &str) -> RepoResult<bool> {
+        // One statement: a concurrent download waits for the row lock and re-checks the
+        // limit against the count the other one left, so exactly `max_downloads` succeed.
+        let n = self
+            .conn()?
+            .execute(
+                "UPDATE shares SET download_count = download_count + 1 WHERE id = $1 \
+                 AND (max_downloads IS NULL OR download_count < max_downloads)",
+                &[&share_id],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn latest_change(&self, user_id: &str) -> RepoResult<i64> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT change_seq FROM users WHERE id = $1", &[&user_id])
+            .map_err(backend)?;
+        let seq = row
+            .map(|r| r.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?;
+        seq.ok_or(RepoError::NotFound("user"))
+    }
+
+    fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>> {
+        let found = self
+            .conn()?
+            .query(
+                "SELECT seq, op, entry_json FROM changes WHERE user_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &[&user_id, &after, &(limit as i64)],
+            )
+            .map_err(backend)?;
+        found
+            .iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(backend)?;
+                let op: String = r.try_get(1).map_err(backend)?;
+                let json: String = r.try_get(2).map_err(backend)?;
+                Ok(ChangeRow {
+                    seq,
+                    op: op_from_name(&op),
+                    entry: serde_json::from_str(&json).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+}

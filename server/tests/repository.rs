@@ -1,0 +1,1019 @@
+//! The `Repository` contract, run against SQLite (a temp file) and against PostgreSQL (a
+//! fresh database per test on the server at `DBX_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`):
+//!
+//!     cargo test -p dbx-server --test repository
+//!
+//! Without a reachable Postgres the Postgres half is skipped with a note, except under
+//! CI=true, where it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::pg::TestDatabase;
+use dbx_server::metadata::postgres::PgRepo;
+use dbx_server::metadata::sqlite::SqliteRepo;
+use dbx_server::metadata::{
+    ChangeRow, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare, RepoError,
+    Repository, UserRow,
+};
+use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
+use dbx_server::sync::ChangeWaker;
+use dbx_shared::api::{ChangeOp, Entry};
+use dbx_shared::names::parse_path;
+
+type Repo = Arc<dyn Repository>;
+
+// ---------------------------------------------------------------------------------------
+// Backends
+
+fn with_sqlite(scenario: fn(&Repo)) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo: Repo = Arc::new(SqliteRepo::open(&dir.path().join("dbx.sqlite")).expect("open"));
+    repo.migrate().expect("migrate");
+    repo.migrate().expect("migrate twice");
+    scenario(&repo);
+}
+
+fn with_postgres(name: &str, scenario: fn(&Repo)) {
+    let Some(db) = TestDatabase::or_skip(name) else {
+        return;
+    };
+    let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
+    repo.migrate().expect("migrate");
+    repo.migrate().expect("migrate twice");
+    scenario(&repo);
+    drop(repo);
+    drop(db);
+}
+
+/// One test per scenario and backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::with_sqlite(super::$name) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::with_postgres(stringify!($name), super::$name) } )*
+        }
+    };
+}
+
+contract!(
+    users,
+    refresh_tokens,
+    folders,
+    put_file,
+    listing_order_and_pages,
+    delete_folder_subtree,
+    other_users_ids,
+    shares,
+    change_log,
+    referenced_blobs,
+    concurrent_writers_leave_a_gap_free_log,
+    concurrent_uploads_to_one_path,
+    concurrent_share_downloads_and_rotations,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Now, in whole seconds: what the change log's JSON snapshots keep.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("time")
+}
+
+fn user(repo: &Repo) -> UserRow {
+    let email = format!("u{}@example.com", uuid::Uuid::new_v4().simple());
+    repo.create_user(&email, "hash", now()).expect("user")
+}
+
+fn names(path: &str) -> Vec<String> {
+    parse_path(path).expect("path")
+}
+
+fn write_to(target: FileTarget, blob: &str) -> FileWrite {
+    FileWrite {
+        target,
+        blob_key: blob.to_string(),
+        size: blob.len() as u64,
+        mime_type: "text/plain".into(),
+        content_hash: format!("hash-{blob}"),
+        if_match: None,
+    }
+}
+
+fn put(repo: &Repo, user: &str, path: &str, blob: &str) -> EntryRow {
+    repo.put_file(user, &write_to(FileTarget::Path(names(path)), blob), now())
+        .unwrap_or_else(|e| panic!("put {path}: {e:?}"))
+        .entry
+}
+
+fn mkdir(repo: &Repo, user: &str, parent: Option<&str>, name: &str) -> EntryRow {
+    repo.create_folder(user, parent, name, now())
+        .unwrap_or_else(|e| panic!("mkdir {name}: {e:?}"))
+}
+
+fn names_of(rows: &[EntryRow]) -> Vec<&str> {
+    rows.iter().map(|e| e.name.as_str()).collect()
+}
+
+fn all_changes(repo: &Repo, user: &str) -> Vec<ChangeRow> {
+    repo.changes_since(user, 0, 100_000).expect("changes")
+}
+
+fn version(e: &EntryRow) -> i64 {
+    e.content.as_ref().expect("a file").version
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios
+
+fn users(repo: &Repo) {
+    let t = now();
+    let u = repo
+        .create_user("ann@example.com", "h1", t)
+        .expect("create");
+    assert_eq!(u.email, "ann@example.com");
+    assert_eq!(
+        repo.user_by_email("ann@example.com").expect("get"),
+        Some(u.clone())
+    );
+    assert_eq!(repo.user_by_id(&u.id).expect("get"), Some(u.clone()));
+    assert!(matches!(
+        repo.create_user("ann@example.com", "h2", t),
+        Err(RepoError::Conflict(_))
+    ));
+    // The repository compares e-mails exactly; the auth layer trims and lower-cases them
+    // before they get here. Both backends must agree on that.
+    assert_eq!(repo.user_by_email("Ann@Example.com").expect("get"), None);
+    assert_eq!(repo.user_by_email("nobody@example.com").expect("get"), None);
+    assert_eq!(repo.user_by_id("no-such-id").expect("get"), None);
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), 0);
+    assert_eq!(
+        repo.latest_change("no-such-id"),
+        Err(RepoError::NotFound("user"))
+    );
+    assert_eq!(repo.usage_bytes(&u.id).expect("usage"), 0);
+    put(repo, &u.id, "/a.txt", "12345");
+    put(repo, &u.id, "/d/b.txt", "123");
+    assert_eq!(repo.usage_bytes(&u.id).expect("usage"), 8);
+}
+
+fn refresh_tokens(repo: &Repo) {
+    let u = user(repo);
+    let t = now();
+    let later = t + chrono::Duration::days(30);
+    repo.add_refresh_token(&u.id, "t1", later).expect("add");
+    assert_eq!(
+        repo.rotate_refresh_token("t1", "t2", later, t)
+            .expect("rotate"),
+        Some(u.id.clone())
+    );
+    // The old token is dead once rotated.
+    assert_eq!(
+        repo.rotate_refresh_token("t1", "t3", later, t)
+            .expect("rotate"),
+        None
+    );
+    assert_eq!(
+        repo.rotate_refresh_token("t2", "t4", later, t)
+            .expect("rotate"),
+        Some(u.id.clone())
+    );
+    // Expired.
+    repo.add_refresh_token(&u.id, "t5", t - chrono::Duration::seconds(1))
+        .expect("add");
+    assert_eq!(
+        repo.rotate_refresh_token("t5", "t6", later, t)
+            .expect("rotate"),
+        None
+    );
+    // Revoked.
+    assert!(repo.revoke_refresh_token("t4").expect("revoke"));
+    assert!(!repo.revoke_refresh_token("t4").expect("revoke"));
+    assert_eq!(
+        repo.rotate_refresh_token("t4", "t7", later, t)
+            .expect("rotate"),
+        None
+    );
+    assert_eq!(
+        repo.rotate_refresh_token("unknown", "t8", later, t)
+            .expect("rotate"),
+        None
+    );
+    assert!(!repo.revoke_refresh_token("unknown").expect("revoke"));
+}
+
+fn folders(repo: &Repo) {
+    let u = user(repo);
+    let docs = mkdir(repo, &u.id, None, "Docs");
+    assert_eq!(
+        (docs.path.as_str(), docs.parent_id.as_deref()),
+        ("/Docs", None)
+    );
+    assert_eq!(docs.kind, EntryKind::Folder);
+    assert_eq!(
+        repo.entry(&u.id, &docs.id).expect("entry"),
+        Some(docs.clone())
+    );
+    // Taken, case-insensitively.
+    match repo.create_folder(&u.id, None, "docs", now()) {
+        Err(RepoError::Conflict(_)) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let sub = mkdir(repo, &u.id, Some(&docs.id), "Sub");
+    assert_eq!(sub.path, "/Docs/Sub");
+    assert_eq!(sub.parent_id.as_deref(), Some(docs.id.as_str()));
+    assert_eq!(
+        repo.entry_by_path(&u.id, &names("/docs/SUB"))
+            .expect("by path"),
+        Some(sub.clone())
+    );
+    assert_eq!(repo.entry_by_path(&u.id, &[]).expect("root"), None);
+    // A missing parent, and a file as the parent.
+    assert_eq!(
+        repo.create_folder(&u.id, Some("no-such-id"), "x", now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    let file = put(repo, &u.id, "/f.txt", "b1");
+    assert_eq!(
+        repo.create_folder(&u.id, Some(&file.id), "x", now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    // A file and a folder cannot share a name either.
+    assert!(matches!(
+        repo.create_folder(&u.id, None, "F.TXT", now()),
+        Err(RepoError::Conflict(_))
+    ));
+    // The same name in another folder is fine.
+    mkdir(repo, &u.id, Some(&sub.id), "Docs");
+}
+
+fn put_file(repo: &Repo) {
+    let u = user(repo);
+    let out = repo
+        .put_file(
+            &u.id,
+            &write_to(FileTarget::Path(names("/a/b/f.txt")), "blob1"),
+            now(),
+        )
+        .expect("create");
+    assert!(out.created);
+    assert_eq!(out.replaced_blob, None);
+    let f = out.entry;
+    assert_eq!(
+        (f.path.as_str(), f.name.as_str(), version(&f)),
+        ("/a/b/f.txt", "f.txt", 1)
+    );
+    let content = f.content.clone().expect("content");
+    assert_eq!((content.size, content.blob_key.as_str()), (5, "blob1"));
+    // The missing parents were created, and logged before the file.
+    let b = repo
+        .entry_by_path(&u.id, &names("/a/b"))
+        .expect("b")
+        .expect("b exists");
+    assert_eq!(f.parent_id.as_deref(), Some(b.id.as_str()));
+    let log: Vec<(ChangeOp, String)> = all_changes(repo, &u.id)
+        .into_iter()
+        .map(|c| (c.op, c.entry.path().to_string()))
+        .collect();
+    assert_eq!(
+        log,
+        vec![
+            (ChangeOp::Create, "/a".to_string()),
+            (ChangeOp::Create, "/a/b".to_string()),
+            (ChangeOp::Create, "/a/b/f.txt".to_string()),
+        ]
+    );
+
+    // A new version, through a path that differs in case: same file, same name.
+    let out = repo
+        .put_file(
+            &u.id,
+            &write_to(FileTarget::Path(names("/A/B/F.TXT")), "blob2"),
+            now(),
+        )
+        .expect("update");
+    assert!(!out.created);
+    assert_eq!(out.replaced_blob.as_deref(), Some("blob1"));
+    assert_eq!(
+        (out.entry.id.as_str(), out.entry.name.as_str()),
+        (f.id.as_str(), "f.txt")
+    );
+    assert_eq!(version(&out.entry), 2);
+    assert_eq!(
+        repo.entry(&u.id, &f.id).expect("entry"),
+        Some(out.entry.clone())
+    );
+
+    // If-Match.
+    let mut w = write_to(FileTarget::Path(names("/a/b/f.txt")), "blob3");
+    w.if_match = Some(IfMatch::Version(1));
+    assert_eq!(
+        repo.put_file(&u.id, &w, now()),
+        Err(RepoError::PreconditionFailed)
+    );
+    w.if_match = Some(IfMatch::Version(2));
+    assert_eq!(
+        version(&repo.put_file(&u.id, &w, now()).expect("if-match").entry),
+        3
+    );
+    w.if_match = Some(IfMatch::Any);
+    assert_eq!(
+        version(&repo.put_file(&u.id, &w, now()).expect("if-match *").entry),
+        4
+    );
+    let mut missing = write_to(FileTarget::Path(names("/nope.txt")), "blob4");
+    missing.if_match = Some(IfMatch::Any);
+    assert_eq!(
+        repo.put_file(&u.id, &missing, now()),
+        Err(RepoError::PreconditionFailed)
+    );
+    missing.if_match = Some(IfMatch::Version(1));
+    assert_eq!(
+        repo.put_file(&u.id, &missing, now()),
+        Err(RepoError::PreconditionFailed)
+    );
+    assert_eq!(
+        repo.entry_by_path(&u.id, &names("/nope.txt")).expect("get"),
+        None
+    );
+
+    // A name in a folder given by id.
+    let target = FileTarget::InFolder {
+        parent_id: Some(b.id.clone()),
+        name: "g.txt".into(),
+    };
+    let g = repo
+        .put_file(&u.id, &write_to(target, "blob5"), now())
+        .expect("in folder");
+    assert!(g.created);
+    assert_eq!(g.entry.path, "/a/b/g.txt");
+    let target = FileTarget::InFolder {
+        parent_id: Some("no-such-id".into()),
+        name: "g.txt".into(),
+    };
+    assert_eq!(
+        repo.put_file(&u.id, &write_to(target, "blob6"), now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    let target = FileTarget::InFolder {
+        parent_id: None,
+        name: "root.txt".into(),
+    };
+    let r = repo
+        .put_file(&u.id, &write_to(target, "blob7"), now())
+        .expect("in root");
+    assert_eq!(
+        (r.entry.path.as_str(), r.entry.parent_id),
+        ("/root.txt", None)
+    );
+
+    // Something in the way: a file where a folder should be, a folder where the file goes.
+    let before = repo.latest_change(&u.id).expect("latest");
+    for path in ["/a/b/f.txt/x.txt", "/a/b/f.txt/deeper/x.txt", "/a/b", "/A"] {
+        match repo.put_file(
+            &u.id,
+            &write_to(FileTarget::Path(names(path)), "blob8"),
+            now(),
+        ) {
+            Err(RepoError::Conflict(_)) => {}
+            other => panic!("{path}: expected a conflict, got {other:?}"),
+        }
+    }
+    // Failed writes change nothing, the log included.
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), before);
+    assert_eq!(
+        repo.entry_by_path(&u.id, &names("/a/b/f.txt/deeper"))
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        repo.put_file(&u.id, &write_to(FileTarget::Path(vec![]), "blob9"), now())
+            .map(|_| ()),
+        Err(RepoError::Invalid("the path must name a file".into()))
+    );
+}
+
+fn listing_order_and_pages(repo: &Repo) {
+    let u = user(repo);
+    let dir = mkdir(repo, &u.id, None, "dir");
+    for name in ["b", "A", "c", "_f", "Ä"] {
+        mkdir(repo, &u.id, Some(&dir.id), name);
+    }
+    for name in [
+        "a.txt", "B.txt", "_x", "Z", "10", "9", "é.txt", "a b", "a-b", "aB",
+    ] {
+        put(repo, &u.id, &format!("/dir/{name}"), "blob");
+    }
+    // Folders first, then files; each by case-folded name, bytewise (UTF-8), as SQLite's
+    // BINARY collation and Postgres's "C" sort: "_" before letters, "10" before "9",
+    // non-ASCII last.
+    let want = vec![
+        "_f", "A", "b", "c", "Ä", // folders
+        "10", "9", "_x", "a b", "a-b", "a.txt", "aB", "B.txt", "Z", "é.txt", // files
+    ];
+    let all = repo
+        .list_children(&u.id, Some(&dir.id), None, 1000)
+        .expect("list");
+    assert_eq!(names_of(&all), want);
+    assert!(all
+        .iter()
+        .all(|e| e.parent_id.as_deref() == Some(dir.id.as_str())));
+
+    // Pages of every size put together give the same list, across the folder/file edge.
+    for limit in [1, 2, 3, 4, 7] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = repo
+                .list_children(&u.id, Some(&dir.id), after.as_ref(), limit)
+                .expect("page");
+            assert!(page.len() <= limit);
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(EntryRow::position);
+            got.extend(page);
+        }
+        assert_eq!(got, all, "limit {limit}");
+    }
+
+    // The root lists only its own children; a missing folder or a file is not a folder.
+    let root = repo.list_children(&u.id, None, None, 1000).expect("root");
+    assert_eq!(names_of(&root), vec!["dir"]);
+    assert_eq!(
+        repo.list_children(&u.id, Some("no-such-id"), None, 10),
+        Err(RepoError::NotFound("folder"))
+    );
+    let file = &all[all.len() - 1];
+    assert_eq!(
+        repo.list_children(&u.id, Some(&file.id), None, 10),
+        Err(RepoError::NotFound("folder"))
+    );
+}
+
+fn delete_folder_subtree(repo: &Repo) {
+    let u = user(repo);
+    let f = put(repo, &u.id, "/d/e/f.txt", "b-f");
+    let g = put(repo, &u.id, "/d/g.txt", "b-g");
+    let h = put(repo, &u.id, "/dx/h.txt", "b-h");
+    let keep = put(repo, &u.id, "/d.txt", "b-keep");
+    let d = repo
+        .entry_by_path(&u.id, &names("/d"))
+        .expect("d")
+        .expect("d exists");
+    let e = repo
+        .entry_by_path(&u.id, &names("/d/e"))
+        .expect("e")
+        .expect("e exists");
+    let before = repo.latest_change(&u.id).expect("latest");
+
+    // The wrong kind is not found.
+    assert_eq!(
+        repo.delete_entry(&u.id, &d.id, EntryKind::File, now()),
+        Err(RepoError::NotFound("file"))
+    );
+    assert_eq!(
+        repo.delete_entry(&u.id, &g.id, EntryKind::Folder, now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    repo.delete_entry(&u.id, &d.id, EntryKind::Folder, now())
+        .expect("delete");
+    for id in [&d.id, &e.id, &f.id, &g.id] {
+        assert_eq!(repo.entry(&u.id, id).expect("entry"), None);
+    }
+    assert_eq!(
+        repo.entry_by_path(&u.id, &names("/d/e/f.txt"))
+            .expect("get"),
+        None
+    );
+    // Siblings whose names merely start the same are untouched.
+    assert_eq!(repo.entry(&u.id, &h.id).expect("h"), Some(h.clone()));
+    assert_eq!(
+        repo.entry(&u.id, &keep.id).expect("keep"),
+        Some(keep.clone())
+    );
+    let root = repo.list_children(&u.id, None, None, 100).expect("root");
+    assert_eq!(names_of(&root), vec!["dx", "d.txt"]);
+    assert_eq!(
+        repo.list_children(&u.id, Some(&d.id), None, 100),
+        Err(RepoError::NotFound("folder"))
+    );
+    assert_eq!(
+        repo.delete_entry(&u.id, &d.id, EntryKind::Folder, now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    assert_eq!(
+        repo.delete_entry(&u.id, &f.id, EntryKind::File, now()),
+        Err(RepoError::NotFound("file"))
+    );
+
+    // Exactly one change for the whole subtree: the folder's delete, with its last state.
+    let log = repo.changes_since(&u.id, before, 100).expect("changes");
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].seq, log[0].op), (before + 1, ChangeOp::Delete));
+    assert_eq!(log[0].entry, d.to_api());
+
+    // The paths are free again.
+    let again = repo
+        .put_file(
+            &u.id,
+            &write_to(FileTarget::Path(names("/d/e/f.txt")), "b-f2"),
+            now(),
+        )
+        .expect("reuse");
+    assert!(again.created);
+    assert_ne!(again.entry.id, f.id);
+    assert_eq!(version(&again.entry), 1);
+    mkdir(repo, &u.id, None, "D2");
+    // Deleting a file.
+    repo.delete_entry(&u.id, &h.id, EntryKind::File, now())
+        .expect("delete file");
+    assert_eq!(repo.entry(&u.id, &h.id).expect("h"), None);
+    assert_eq!(
+        repo.usage_bytes(&u.id).expect("usage"),
+        ("b-f2".len() + "b-keep".len()) as u64
+    );
+}
+
+fn other_users_ids(repo: &Repo) {
+    let a = user(repo);
+    let b = user(repo);
+    let file = put(repo, &a.id, "/dir/a.txt", "blob-a");
+    let dir = repo
+        .entry_by_path(&a.id, &names("/dir"))
+        .expect("dir")
+        .expect("exists");
+    let share = repo
+        .create_share(&a.id, &new_share(&file.id, "tok-a", None), now())
+        .expect("share");
+
+    assert_eq!(repo.entry(&b.id, &file.id).expect("entry"), None);
+    assert_eq!(
+        repo.entry_by_path(&b.id, &names("/dir/a.txt"))
+            .expect("path"),
+        None
+    );
+    assert_eq!(
+        repo.list_children(&b.id, Some(&dir.id), None, 10),
+        Err(RepoError::NotFound("folder"))
+    );
+    assert_eq!(
+        repo.create_folder(&b.id, Some(&dir.id), "x", now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    let into_a = FileTarget::InFolder {
+        parent_id: Some(dir.id.clone()),
+        name: "b.txt".into(),
+    };
+    assert_eq!(
+        repo.put_file(&b.id, &write_to(into_a, "blob-b"), now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    assert_eq!(
+        repo.delete_entry(&b.id, &file.id, EntryKind::File, now()),
+        Err(RepoError::NotFound("file"))
+    );
+    assert_eq!(
+        repo.delete_entry(&b.id, &dir.id, EntryKind::Folder, now()),
+        Err(RepoError::NotFound("folder"))
+    );
+    assert_eq!(
+        repo.create_share(&b.id, &new_share(&file.id, "tok-b", None), now()),
+        Err(RepoError::NotFound("file"))
+    );
+    assert_eq!(
+        repo.revoke_share(&b.id, &share.id),
+        Err(RepoError::NotFound("share link"))
+    );
+    assert_eq!(repo.list_shares(&b.id).expect("shares"), vec![]);
+    assert_eq!(all_changes(repo, &b.id), vec![]);
+    assert_eq!(repo.latest_change(&b.id).expect("latest"), 0);
+    assert_eq!(repo.usage_bytes(&b.id).expect("usage"), 0);
+    // The same path for b is b's own.
+    let mine = put(repo, &b.id, "/dir/a.txt", "blob-b");
+    assert_ne!(mine.id, file.id);
+    assert_eq!(repo.entry(&a.id, &file.id).expect("a's"), Some(file));
+    assert!(!repo.list_shares(&a.id).expect("shares")[0].disabled);
+}
+
+fn new_share(file_id: &str, token: &str, max: Option<u64>) -> NewShare {
+    NewShare {
+        file_id: file_id.to_string(),
+        token_hash: token.to_string(),
+        expires_at: None,
+        max_downloads: max,
+    }
+}
+
+fn shares(repo: &Repo) {
+    let u = user(repo);
+    let file = put(repo, &u.id, "/s.txt", "blob-s");
+    let dir = mkdir(repo, &u.id, None, "folder");
+    let t = now();
+    let expires = t + chrono::Duration::hours(1);
+    let mut spec = new_share(&file.id, "tok-1", Some(2));
+    spec.expires_at = Some(expires);
+    let limited = repo.create_share(&u.id, &spec, t).expect("share");
+    assert_eq!(
+        (
+            limited.download_count,
+            limited.disabled,
+            limited.max_downloads,
+            limited.expires_at
+        ),
+        (0, false, Some(2), Some(expires))
+    );
+    let open = repo
+        .create_share(&u.id, &new_share(&file.id, "tok-2", None), t)
+        .expect("share");
+    assert_eq!(
+        repo.create_share(&u.id, &new_share(&dir.id, "tok-3", None), t),
+        Err(RepoError::NotFound("file"))
+    );
+    assert_eq!(
+        repo.create_share(&u.id, &new_share("no-such-id", "tok-4", None), t),
+        Err(RepoError::NotFound("file"))
+    );
+    let listed = repo.list_shares(&u.id).expect("list");
+    assert_eq!(listed, vec![limited.clone(), open.clone()]);
+
+    let (found, target) = repo
+        .share_by_token_hash("tok-1")
+        .expect("by token")
+        .expect("exists");
+    assert_eq!(found, limited);
+    assert_eq!(target, Some(file.clone()));
+    assert_eq!(
+        repo.share_by_token_hash("tok-unknown").expect("by token"),
+        None
+    );
+
+    // Exactly max_downloads are counted.
+    assert!(repo.count_share_download(&limited.id).expect("count"));
+    assert!(repo.count_share_download(&limited.id).expect("count"));
+    assert!(!repo.count_share_download(&limited.id).expect("count"));
+    for _ in 0..5 {
+        assert!(repo.count_share_download(&open.id).expect("count"));
+    }
+    assert!(!repo.count_share_download("no-such-id").expect("count"));
+    let listed = repo.list_shares(&u.id).expect("list");
+    assert_eq!((listed[0].download_count, listed[1].download_count), (2, 5));
+
+    // Revoked at once.
+    repo.revoke_share(&u.id, &open.id).expect("revoke");
+    let (found, _) = repo
+        .share_by_token_hash("tok-2")
+        .expect("by token")
+        .expect("exists");
+    assert!(found.disabled);
+    assert_eq!(
+        repo.revoke_share(&u.id, "no-such-id"),
+        Err(RepoError::NotFound("share link"))
+    );
+
+    // A deleted file leaves the link pointing at nothing.
+    repo.delete_entry(&u.id, &file.id, EntryKind::File, now())
+        .expect("delete");
+    let (found, target) = repo
+        .share_by_token_hash("tok-1")
+        .expect("by token")
+        .expect("exists");
+    assert_eq!((found.id, target), (limited.id, None));
+}
+
+fn change_log(repo: &Repo) {
+    let u = user(repo);
+    let x = mkdir(repo, &u.id, None, "x");
+    let a1 = put(repo, &u.id, "/x/a", "a1");
+    let a2 = put(repo, &u.id, "/x/a", "a2");
+    let b = put(repo, &u.id, "/y/b", "b1");
+    let y = repo
+        .entry_by_path(&u.id, &names("/y"))
+        .expect("y")
+        .expect("exists");
+    // Failed writes take no position.
+    assert!(repo.create_folder(&u.id, None, "X", now()).is_err());
+    repo.delete_entry(&u.id, &x.id, EntryKind::Folder, now())
+        .expect("delete");
+
+    let log = all_changes(repo, &u.id);
+    let seqs: Vec<i64> = log.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+    let ops: Vec<ChangeOp> = log.iter().map(|c| c.op).collect();
+    use ChangeOp::*;
+    assert_eq!(ops, vec![Create, Create, Update, Create, Create, Delete]);
+    // Each row holds the entry as it was right after its change.
+    let snapshots: Vec<Entry> = log.iter().map(|c| c.entry.clone()).collect();
+    assert_eq!(
+        snapshots,
+        vec![
+            x.to_api(),
+            a1.to_api(),
+            a2.to_api(),
+            y.to_api(),
+            b.to_api(),
+            x.to_api()
+        ]
+    );
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), 6);
+
+    // Windows of the log.
+    let page: Vec<i64> = repo
+        .changes_since(&u.id, 2, 2)
+        .expect("page")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(page, vec![3, 4]);
+    assert_eq!(repo.changes_since(&u.id, 6, 10).expect("end"), vec![]);
+    assert_eq!(repo.changes_since(&u.id, 5, 10).expect("last").len(), 1);
+}
+
+fn referenced_blobs(repo: &Repo) {
+    let u = user(repo);
+    put(repo, &u.id, "/a", "blob-a1");
+    put(repo, &u.id, "/a", "blob-a2");
+    let b = put(repo, &u.id, "/b", "blob-b");
+    put(repo, &u.id, "/c", "blob-b");
+    mkdir(repo, &u.id, None, "folder");
+    repo.delete_entry(&u.id, &b.id, EntryKind::File, now())
+        .expect("delete");
+    let mut keys = repo.referenced_blobs().expect("blobs");
+    keys.sort();
+    // The replaced version is no longer referenced; a deleted file's content still is.
+    assert_eq!(keys, vec!["blob-a2", "blob-b"]);
+}
+
+/// DESIGN.md invariant 3 under load: 16 writers of one user, racing to create the same
+/// parent folder too, while a reader follows the log from its last seen position. Every
+/// position must be seen exactly once, in order: a position visible before an earlier
+/// one committed would show up here as a skipped number.
+fn concurrent_writers_leave_a_gap_free_log(repo: &Repo) {
+    const WRITERS: usize = 16;
+    const FILES: usize = 20;
+    let u = user(repo);
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(WRITERS + 1));
+
+    let reader = {
+        let (repo, user, done, start) = (repo.clone(), u.id.clone(), done.clone(), start.clone());
+        thread::spawn(move || {
+            start.wait();
+            let mut seen: Vec<ChangeRow> = Vec::new();
+            let mut last = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let page = repo.changes_since(&user, last, 50).expect("changes");
+                for c in page {
+                    assert_eq!(c.seq, last + 1, "the reader skipped a position");
+                    last = c.seq;
+                    seen.push(c);
+                }
+                if finished && last == repo.latest_change(&user).expect("latest") {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let (repo, user, start) = (repo.clone(), u.id.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                for j in 0..FILES {
+                    let w = write_to(FileTarget::Path(names(&format!("/shared/t{i}/f{j}"))), "b");
+                    if let Err(e) = repo.put_file(&user, &w, now()) {
+                        panic!("writer {i} file {j}: {e:?}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("reader");
+
+    // /shared once, /shared/t{i} once each, every file once.
+    let total = 1 + WRITERS + WRITERS * FILES;
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), total as i64);
+    assert_eq!(seen.len(), total);
+    assert_eq!(seen, all_changes(repo, &u.id));
+    let paths: HashSet<&str> = seen.iter().map(|c| c.entry.path()).collect();
+    assert_eq!(paths.len(), total);
+    assert!(seen.iter().all(|c| c.op == ChangeOp::Create));
+    assert_eq!(seen[0].entry.path(), "/shared");
+}
+
+/// Uploads racing to one new path end as one create and updates, never an error.
+fn concurrent_uploads_to_one_path(repo: &Repo) {
+    const THREADS: usize = 8;
+    const EACH: usize = 5;
+    let u = user(repo);
+    let start = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (repo, user, start) = (repo.clone(), u.id.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                (0..EACH)
+                    .map(|j| {
+                        let w = write_to(
+                            FileTarget::Path(names("/race/same.txt")),
+                            &format!("b{i}-{j}"),
+                        );
+                        repo.put_file(&user, &w, now())
+                            .unwrap_or_else(|e| panic!("upload {i}/{j}: {e:?}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("uploader"))
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| o.created).count(), 1);
+    let mut versions: Vec<i64> = outcomes.iter().map(|o| version(&o.entry)).collect();
+    versions.sort();
+    assert_eq!(versions, (1..=(THREADS * EACH) as i64).collect::<Vec<_>>());
+    let ids: HashSet<&str> = outcomes.iter().map(|o| o.entry.id.as_str()).collect();
+    assert_eq!(ids.len(), 1);
+    // Each replaced blob was the one current just before: no version lost track of.
+    let mut replaced: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.replaced_blob.clone())
+        .collect();
+    replaced.sort();
+    replaced.dedup();
+    assert_eq!(replaced.len(), THREADS * EACH - 1);
+    let log = all_changes(repo, &u.id);
+    assert_eq!(log.len(), 1 + THREADS * EACH);
+    let ops: Vec<ChangeOp> = log.iter().map(|c| c.op).collect();
+    assert_eq!(&ops[..2], &[ChangeOp::Create, ChangeOp::Create]);
+    assert!(ops[2..].iter().all(|op| *op == ChangeOp::Update));
+}
+
+/// Exactly `max_downloads` concurrent downloads are counted; one refresh token rotates once.
+fn concurrent_share_downloads_and_rotations(repo: &Repo) {
+    const THREADS: usize = 12;
+    let u = user(repo);
+    let file = put(repo, &u.id, "/f", "blob");
+    let share = repo
+        .create_share(&u.id, &new_share(&file.id, "tok", Some(5)), now())
+        .expect("share");
+    let later = now() + chrono::Duration::days(1);
+    repo.add_refresh_token(&u.id, "old", later).expect("token");
+    let start = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (repo, share_id, start) = (repo.clone(), share.id.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let counted = repo.count_share_download(&share_id).expect("count");
+                let rotated = repo
+                    .rotate_refresh_token("old", &format!("new{i}"), later, now())
+                    .expect("rotate");
+                (counted, rotated.is_some())
+            })
+        })
+        .collect();
+    let results: Vec<(bool, bool)> = threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    assert_eq!(results.iter().filter(|r| r.0).count(), 5);
+    assert_eq!(results.iter().filter(|r| r.1).count(), 1);
+    assert_eq!(repo.list_shares(&u.id).expect("list")[0].download_count, 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Postgres only
+
+/// Several processes starting at once on an empty database all come up.
+#[test]
+fn postgres_concurrent_migrations() {
+    let Some(db) = TestDatabase::or_skip("postgres_concurrent_migrations") else {
+        return;
+    };
+    let start = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, start) = (db.url.clone(), start.clone());
+            thread::spawn(move || {
+                let repo = PgRepo::open(&url).expect("open");
+                start.wait();
+                repo.migrate()
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread").expect("migrate");
+    }
+}
+
+/// Through `open_repository`, as `dbx-server` does; an unreachable database fails fast
+/// with a one-line reason.
+#[test]
+fn postgres_open_repository() {
+    let t = Instant::now();
+    let err = dbx_server::app::open_repository("postgres://postgres@127.0.0.1:1/nothing")
+        .err()
+        .expect("unreachable");
+    let shown = format!("{err:#}");
+    assert!(
+        shown.contains("cannot connect to Postgres at 127.0.0.1:1/nothing"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\n'), "{shown}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+
+    let Some(db) = TestDatabase::or_skip("postgres_open_repository") else {
+        return;
+    };
+    let repo = dbx_server::app::open_repository(&db.url).expect("open");
+    let u = user(&repo);
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), 0);
+}
+
+/// A change committed through one connection pool wakes a waker listening on its own.
+#[test]
+fn postgres_waker_hears_other_processes() {
+    let Some(db) = TestDatabase::or_skip("postgres_waker_hears_other_processes") else {
+        return;
+    };
+    let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
+    repo.migrate().expect("migrate");
+    let waker = PgWaker::start(&db.url).expect("waker");
+    let u = user(&repo);
+    let other = user(&repo);
+    let mut mine = waker.subscribe(&u.id);
+    let theirs = waker.subscribe(&other.id);
+    put(&repo, &u.id, "/a.txt", "blob");
+    wait_for_wake(&mut mine, Duration::from_secs(5));
+    // Only that user's polls wake; a rolled-back write announces nothing.
+    assert!(repo
+        .create_folder(&other.id, Some("no-such-id"), "x", now())
+        .is_err());
+    thread::sleep(Duration::from_millis(300));
+    assert!(!theirs.has_changed().expect("sender alive"));
+
+    // The listening connection dies: the waker reconnects, wakes every poll it holds (a
+    // change may have slipped by meanwhile), and hears later changes on the new one.
+    let mut mine = waker.subscribe(&u.id);
+    let mut admin = ::postgres::Client::connect(&db.url, ::postgres::NoTls).expect("connect");
+    let killed = admin
+        .query(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+            &[&LISTENER_NAME],
+        )
+        .expect("terminate");
+    assert_eq!(killed.len(), 1);
+    let old_pid: i32 = killed[0].get(0);
+    put(&repo, &u.id, "/b.txt", "blob");
+    wait_for_wake(&mut mine, Duration::from_secs(15));
+    let mut mine = waker.subscribe(&u.id);
+    thread::sleep(Duration::from_millis(300));
+    assert!(!mine.has_changed().expect("sender alive"));
+    put(&repo, &u.id, "/c.txt", "blob");
+    wait_for_wake(&mut mine, Duration::from_secs(5));
+    let listeners = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+            &[&LISTENER_NAME],
+        )
+        .expect("listeners");
+    assert_eq!(listeners.len(), 1);
+    assert_ne!(
+        listeners[0].get::<_, i32>(0),
+        old_pid,
+        "a new connection listens"
+    );
+
+    drop(waker);
+    drop(repo);
+    drop(admin);
+    drop(db);
+}
+
+fn wait_for_wake(rx: &mut tokio::sync::watch::Receiver<u64>, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !rx.has_changed().expect("sender alive") {
+        assert!(Instant::now() < deadline, "no wake-up within {within:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+    rx.mark_unchanged();
+}
