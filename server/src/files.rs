@@ -174,11 +174,8 @@ impl Files {
             .as_ref()
             .and_then(|e| e.content.as_ref())
             .map(|c| c.version);
-        match (up.if_match, version) {
-            (Some(IfMatch::Version(want)), Some(have)) if want != have => {
-                Err(AppError::PreconditionFailed)
-            }
-            (Some(_), None) => Err(AppError::PreconditionFailed),
+        match up.if_match {
+            Some(p) if !p.allows(version) => Err(AppError::PreconditionFailed),
             _ => Ok(()),
         }
     }

@@ -45,13 +45,21 @@ fn cli(args: &[&str], data: &Path) -> (bool, String) {
         .env_remove("DBX_DATABASE_URL")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 async fn login(client: &Client, base: &str, register: bool) -> String {
     let creds = json!({"email": "crash@example.com", "password": "correct horse"});
     if register {
-        let r = client.post(format!("{base}/api/v1/auth/register")).json(&creds).send().await.unwrap();
+        let r = client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&creds)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
     }
     let r: Value = client
@@ -84,19 +92,30 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
             .body(body)
             .send()
     };
-    let v1: Value = put("version one".into()).await.unwrap().json().await.unwrap();
+    let v1: Value = put("version one".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
 
     // A body that sends 3 MiB and then stalls, so the server is mid-upload when killed.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let stalled = tokio::spawn(put(reqwest::Body::wrap_stream(
-        tokio_stream_from(rx),
-    )));
+    let stalled = tokio::spawn(put(reqwest::Body::wrap_stream(tokio_stream_from(rx))));
     for _ in 0..3 {
-        tx.send(Ok(Bytes::from(vec![7u8; 1024 * 1024]))).await.unwrap();
+        tx.send(Ok(Bytes::from(vec![7u8; 1024 * 1024])))
+            .await
+            .unwrap();
     }
     let tmp = data.join("blobs").join(".tmp");
     for _ in 0..100 {
-        if std::fs::read_dir(&tmp).map(|d| d.flatten().any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))).unwrap_or(false) {
+        if std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.flatten()
+                    .any(|f| f.metadata().map(|m| m.len() > 0).unwrap_or(false))
+            })
+            .unwrap_or(false)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -109,14 +128,38 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
 
     let (mut server, base) = serve(data);
     let token = login(&client, &base, false).await;
-    let get = |path: String| client.get(format!("{base}{path}")).bearer_auth(&token).send();
+    let get = |path: String| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+    };
     let id = v1["id"].as_str().unwrap();
-    let meta: Value = get(format!("/api/v1/files/{id}")).await.unwrap().json().await.unwrap();
+    let meta: Value = get(format!("/api/v1/files/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["version"], 1, "the old version is current");
-    let body = get(format!("/api/v1/files/{id}/content")).await.unwrap().bytes().await.unwrap();
+    let body = get(format!("/api/v1/files/{id}/content"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(body.as_ref(), b"version one");
-    let list: Value = get("/api/v1/folders/root/children".into()).await.unwrap().json().await.unwrap();
-    assert_eq!(list["entries"].as_array().unwrap().len(), 1, "no half file listed");
+    let list: Value = get("/api/v1/folders/root/children".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["entries"].as_array().unwrap().len(),
+        1,
+        "no half file listed"
+    );
 
     // Replace the file: v1's blob is now unreferenced, kept for gc.
     let r = client
@@ -135,14 +178,23 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
     assert!(report.contains("unreferenced blob: user/"), "{report}");
     let (ok, out) = cli(&["gc", "--dry-run", "--grace-secs", "0"], data);
     assert!(ok);
-    assert!(out.contains("would remove 1 orphan blobs (11 bytes) and 1 stale uploads"), "{out}");
+    assert!(
+        out.contains("would remove 1 orphan blobs (11 bytes) and 1 stale uploads"),
+        "{out}"
+    );
     // Within the grace period nothing is touched.
     let (ok, out) = cli(&["gc"], data);
     assert!(ok);
-    assert!(out.contains("removed 0 orphan blobs (0 bytes) and 0 stale uploads"), "{out}");
+    assert!(
+        out.contains("removed 0 orphan blobs (0 bytes) and 0 stale uploads"),
+        "{out}"
+    );
     let (ok, out) = cli(&["gc", "--grace-secs", "0"], data);
     assert!(ok);
-    assert!(out.contains("removed 1 orphan blobs (11 bytes) and 1 stale uploads"), "{out}");
+    assert!(
+        out.contains("removed 1 orphan blobs (11 bytes) and 1 stale uploads"),
+        "{out}"
+    );
     assert_eq!(files_in(&tmp), 0);
     let (clean, report) = cli(&["check"], data);
     assert!(clean, "{report}");

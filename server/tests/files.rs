@@ -183,6 +183,38 @@ async fn if_match_and_content_hash_guard_uploads() {
 }
 
 #[tokio::test]
+async fn if_none_match_star_only_creates() {
+    let srv = TestServer::start().await;
+    let u = srv.user().await;
+    let create = |body: &'static str| {
+        u.req(Method::PUT, "/api/v1/files/content")
+            .query(&[("path", "/once.txt")])
+            .header("if-none-match", "*")
+            .body(body)
+            .send()
+    };
+    assert_eq!(create("first").await.unwrap().status(), 201);
+    expect_error(create("second").await.unwrap(), 412, "precondition_failed").await;
+    let f: Value = u
+        .get("/api/v1/entries?path=/once.txt")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(f["version"], 1);
+    assert_eq!(u.download(f["id"].as_str().unwrap()).await, b"first");
+    let r = u
+        .req(Method::PUT, "/api/v1/files/content")
+        .query(&[("path", "/x.txt")])
+        .header("if-none-match", "\"1\"")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
 async fn upload_limit_is_enforced_with_and_without_length() {
     let srv = TestServer::start_with(|a| a.max_upload_bytes = 1000).await;
     let u = srv.user().await;

@@ -75,8 +75,16 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> AppResult<Option<&'a str>> 
         .transpose()
 }
 
-/// `If-Match: "3"` (or `3`, or `*`).
+/// `If-Match: "3"` (or `3`, or `*`), or `If-None-Match: *` (create only).
 fn if_match(headers: &HeaderMap) -> AppResult<Option<IfMatch>> {
+    if let Some(v) = header(headers, "if-none-match")? {
+        return match v {
+            "*" => Ok(Some(IfMatch::Absent)),
+            _ => Err(AppError::bad_request(
+                "If-None-Match on uploads takes only *",
+            )),
+        };
+    }
     let Some(v) = header(headers, "if-match")? else {
         return Ok(None);
     };

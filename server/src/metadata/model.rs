@@ -125,11 +125,26 @@ pub struct FileWrite {
     pub if_match: Option<IfMatch>,
 }
 
+/// A conditional upload's precondition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfMatch {
     /// `If-Match: *`: the file must exist.
     Any,
+    /// `If-Match: "N"`: the current version must be N.
     Version(i64),
+    /// `If-None-Match: *`: no live file may be at the path yet.
+    Absent,
+}
+
+impl IfMatch {
+    /// Whether a file whose current version is `current` (`None`: no file) passes.
+    pub fn allows(self, current: Option<i64>) -> bool {
+        match self {
+            IfMatch::Any => current.is_some(),
+            IfMatch::Version(v) => current == Some(v),
+            IfMatch::Absent => current.is_none(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -357,10 +357,8 @@ fn put_file_tx(
                 .content
                 .clone()
                 .ok_or_else(|| RepoError::Backend("file without content".into()))?;
-            if let Some(IfMatch::Version(v)) = w.if_match {
-                if v != old.version {
-                    return Err(RepoError::PreconditionFailed);
-                }
+            if w.if_match.is_some_and(|p| !p.allows(Some(old.version))) {
+                return Err(RepoError::PreconditionFailed);
             }
             e.content = Some(content(old.version + 1));
             e.updated_at = now;
@@ -386,7 +384,7 @@ fn put_file_tx(
             })
         }
         None => {
-            if w.if_match.is_some() {
+            if w.if_match.is_some_and(|p| !p.allows(None)) {
                 return Err(RepoError::PreconditionFailed);
             }
             let row = EntryRow {

@@ -33,9 +33,7 @@ impl Shares {
     pub async fn create(&self, user_id: &str, mut req: CreateShareRequest) -> AppResult<Share> {
         // Links show whole seconds; keep no more than that, so the time shown is the time
         // enforced.
-        req.expires_at = req
-            .expires_at
-            .map(|t| t.with_nanosecond(0).unwrap_or(t));
+        req.expires_at = req.expires_at.map(|t| t.with_nanosecond(0).unwrap_or(t));
         if let Some(at) = req.expires_at {
             if at <= Utc::now() {
                 return Err(AppError::bad_request("expires_at must be in the future"));
