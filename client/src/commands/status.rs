@@ -1,0 +1,94 @@
+//! `dbx status [LOCAL_DIR]`: when the folder last synced, what is waiting to go up or
+//! come down (as of the last look at the server: no network needed), and conflicts.
+
+use std::path::PathBuf;
+
+use super::{out, Ctx};
+use crate::sync::engine::{prepare, DEVICE, LAST_SYNC, REMOTE_ROOT, SERVER};
+use crate::sync::planner::{is_conflict_copy, Op};
+use crate::sync::state::State;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The synced folder [default: the current folder]
+    #[arg(value_name = "LOCAL_DIR")]
+    pub local: Option<PathBuf>,
+}
+
+pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let root = args.local.unwrap_or_else(|| PathBuf::from("."));
+    let Some(state) = State::open_existing(&root)? else {
+        anyhow::bail!(
+            "{} is not a synced folder (run dbx sync first)",
+            root.display()
+        );
+    };
+    let get = |k: &str| -> anyhow::Result<String> {
+        Ok(state.get(k)?.unwrap_or_else(|| "-".to_string()))
+    };
+    out(&format!("folder:     {}", root.display()))?;
+    out(&format!(
+        "syncs with: {}{}",
+        get(SERVER)?,
+        get(REMOTE_ROOT)?
+    ))?;
+    out(&format!("device:     {}", get(DEVICE)?))?;
+    out(&format!("last sync:  {}", get(LAST_SYNC)?))?;
+    let (ops, scan) = prepare(&state, &root).await?;
+    let (mut up, mut down, mut other) = (Vec::new(), Vec::new(), Vec::new());
+    for op in &ops {
+        match op {
+            Op::Upload { path, .. } | Op::MkdirRemote { path } => up.push(path.as_str()),
+            Op::DeleteRemote { path, .. } | Op::DeleteRemoteFolder { path, .. } => {
+                up.push(path.as_str())
+            }
+            Op::Download { path, .. } | Op::MkdirLocal { path } => down.push(path.as_str()),
+            Op::DeleteLocal { path, .. } | Op::DeleteLocalFolder { path } => {
+                down.push(path.as_str())
+            }
+            op if !op.is_change() => {}
+            op => other.push(op.path()),
+        }
+    }
+    out(&format!("pending uploads:   {}", up.len()))?;
+    for p in &up {
+        out(&format!("  {p}"))?;
+    }
+    out(&format!(
+        "pending downloads: {} (as of the last sync)",
+        down.len()
+    ))?;
+    for p in &down {
+        out(&format!("  {p}"))?;
+    }
+    if !other.is_empty() {
+        out(&format!("pending conflicts: {}", other.len()))?;
+        for p in &other {
+            out(&format!("  {p}"))?;
+        }
+    }
+    if !scan.busy.is_empty() {
+        out(&format!("still being written: {}", scan.busy.len()))?;
+    }
+    let copies: Vec<&String> = scan
+        .snapshot
+        .entries
+        .keys()
+        .filter(|p| is_conflict_copy(p))
+        .collect();
+    out(&format!("conflicted copies: {}", copies.len()))?;
+    for c in copies {
+        out(&format!("  {c}"))?;
+    }
+    let made = state.conflicts()?;
+    if !made.is_empty() {
+        out(&format!(
+            "conflicts resolved on this device: {}",
+            made.len()
+        ))?;
+        for (copy, original, at) in made {
+            out(&format!("  {at}  {original} -> {copy}"))?;
+        }
+    }
+    Ok(())
+}

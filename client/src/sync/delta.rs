@@ -1,0 +1,121 @@
+//! Keeps the mirror of the server's tree (below the remote root) up to date from the
+//! change log: every page from the stored cursor on is applied and committed together
+//! with the cursor after it. The first pass has no cursor and reads the log from the
+//! beginning, which builds the whole mirror with the same code.
+
+use dbx_shared::api::{Change, ChangeOp, Entry};
+
+use super::http;
+use super::planner::{FileMeta, Node};
+use super::state::{Batch, State};
+use crate::api::Api;
+
+/// The state key of the delta cursor.
+pub const CURSOR: &str = "cursor";
+
+/// Pulls every change since the stored cursor; returns how many there were.
+pub async fn pull(api: &Api, state: &mut State, root: &str) -> anyhow::Result<usize> {
+    let mut seen = 0;
+    let mut reset = false;
+    loop {
+        let cursor = state.get(CURSOR)?;
+        let page = match http::delta(api, cursor.as_deref()).await {
+            Ok(p) => p,
+            // A cursor the server no longer takes (its database was replaced, say): read
+            // the whole log again. Nothing is lost: the base is kept.
+            Err(e)
+                if cursor.is_some()
+                    && !reset
+                    && e.status() == Some(reqwest::StatusCode::BAD_REQUEST) =>
+            {
+                eprintln!(
+                    "the server refused the stored delta cursor ({e}); reading all changes again"
+                );
+                state.reset_remote()?;
+                reset = true;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        seen += page.entries.len();
+        let batch = state.batch()?;
+        for change in &page.entries {
+            apply(&batch, root, change)?;
+        }
+        batch.set(CURSOR, &page.cursor)?;
+        batch.commit()?;
+        if !page.has_more || cursor.as_deref() == Some(page.cursor.as_str()) {
+            return Ok(seen);
+        }
+    }
+}
+
+/// `path` relative to `root`: `Some("")` for the root itself, `None` outside it.
+pub fn relative<'a>(root: &str, path: &'a str) -> Option<&'a str> {
+    if root == "/" {
+        return Some(path.trim_start_matches('/'));
+    }
+    if path == root {
+        return Some("");
+    }
+    path.strip_prefix(root)?.strip_prefix('/')
+}
+
+fn apply(batch: &Batch<'_>, root: &str, change: &Change) -> anyhow::Result<()> {
+    let Some(rel) = relative(root, change.entry.path()) else {
+        return Ok(());
+    };
+    // Paths become local paths: never trust one that could leave the folder.
+    if !rel.is_empty() && !rel.split('/').all(is_plain_name) {
+        eprintln!(
+            "warning: ignoring a server entry with a bad path: {:?}",
+            change.entry.path()
+        );
+        return Ok(());
+    }
+    match (change.op, &change.entry) {
+        (ChangeOp::Delete, Entry::Folder(_)) => batch.remove_tree(rel),
+        (ChangeOp::Delete, Entry::File(f)) if !rel.is_empty() => batch.remove_file(rel, &f.id),
+        (_, _) if rel.is_empty() => Ok(()),
+        (_, Entry::Folder(f)) => batch.put(
+            rel,
+            &Node::Folder {
+                id: Some(f.id.clone()),
+            },
+        ),
+        (_, Entry::File(f)) => batch.put(rel, &Node::File(remote_meta(f))),
+    }
+}
+
+/// A name as the API's rules allow it (so no `..`, no `/`, nothing empty).
+fn is_plain_name(name: &str) -> bool {
+    dbx_shared::names::normalize_name(name).is_ok_and(|n| n == name)
+}
+
+/// A server file as the planner sees it.
+pub fn remote_meta(f: &dbx_shared::api::FileEntry) -> FileMeta {
+    FileMeta {
+        hash: f.content_hash.to_ascii_lowercase(),
+        size: f.size,
+        id: Some(f.id.clone()),
+        version: Some(f.version),
+        mtime: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+
+    #[test]
+    fn paths_relative_to_the_remote_root() {
+        assert_eq!(relative("/", "/a/b"), Some("a/b"));
+        assert_eq!(relative("/docs", "/docs/a"), Some("a"));
+        assert_eq!(relative("/docs", "/docs"), Some(""));
+        assert_eq!(relative("/docs", "/docsx/a"), None);
+        assert_eq!(relative("/docs", "/other"), None);
+        assert!(super::is_plain_name("a b.txt"));
+        assert!(!super::is_plain_name(".."));
+        assert!(!super::is_plain_name(""));
+    }
+}

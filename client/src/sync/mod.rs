@@ -1,0 +1,19 @@
+//! Two-way sync of a local folder with a remote folder (`dbx sync`, `dbx status`).
+//!
+//! - `planner`, `snapshot`: the pure planner `(local, remote, base) -> Vec<Op>`, its
+//!   rules, and the snapshots it reads.
+//! - `state`: the merge base, the server mirror and the cursor, in `.dbx/state.sqlite`.
+//! - `scan`: the local snapshot, with ignore patterns and files still being written.
+//! - `delta`, `http`: the server side: change log into the mirror, the calls sync needs.
+//! - `apply`, `engine`: applying ops with their checks; one pass.
+//! - `watch`: keep syncing on local events and server changes.
+
+pub mod apply;
+pub mod delta;
+pub mod engine;
+pub mod http;
+pub mod planner;
+pub mod scan;
+pub mod snapshot;
+pub mod state;
+pub mod watch;

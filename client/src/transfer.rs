@@ -1,0 +1,191 @@
+//! Moving one file each way, streaming: memory does not grow with the file's size.
+//! Uploads send an explicit `Content-Length` and `X-Content-Hash`; downloads are written
+//! to a temporary name in the target folder, checked against the content hash, and only
+//! then renamed into place. `push`, `pull` and (later) `sync` share these.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use dbx_shared::api::FileEntry;
+use dbx_shared::ContentHasher;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use crate::api::Api;
+
+/// Size of the pieces read from disk.
+const PIECE: usize = 256 * 1024;
+
+/// Told about bytes as they move, so progress can be shown.
+pub trait Meter: Send + Sync {
+    fn add(&self, bytes: u64);
+    /// The transfer starts over (a retry after a token refresh): forget what was added.
+    fn restart(&self);
+}
+
+/// Size and content hash of a local file. Hashing is CPU work, so it runs on a
+/// blocking thread.
+pub async fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    let p = path.to_path_buf();
+    tokio::task::spawn_blocking(move || hash_blocking(&p))
+        .await
+        .context("the hashing thread failed")?
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+fn hash_blocking(path: &Path) -> io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = ContentHasher::new();
+    let mut buf = vec![0u8; PIECE];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok((size, hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+}
+
+/// Uploads `local` to the remote `path`, streaming it. `size` and `hash` are the ones
+/// `hash_file` found; the server refuses the upload (and keeps the old version) if the
+/// file changed since.
+pub async fn upload_file(
+    api: &Api,
+    local: &Path,
+    path: &str,
+    size: u64,
+    hash: &str,
+    meter: Arc<dyn Meter>,
+) -> anyhow::Result<FileEntry> {
+    let body = || -> io::Result<reqwest::Body> {
+        let file = std::fs::File::open(local)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", local.display())))?;
+        meter.restart();
+        let m = meter.clone();
+        let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(size), PIECE)
+            .inspect(move |piece| {
+                if let Ok(bytes) = piece {
+                    m.add(bytes.len() as u64);
+                }
+            });
+        Ok(reqwest::Body::wrap_stream(stream))
+    };
+    api.upload(path, size, hash, body)
+        .await
+        .with_context(|| format!("uploading {} to {path}", local.display()))
+}
+
+/// Downloads `file` to `dest`. The bytes go to a temporary file beside `dest` that is
+/// removed if anything fails (the guard's drop), checked against the content hash,
+/// flushed to disk, and then renamed over `dest`, so `dest` is never half-written.
+pub async fn download_file(
+    api: &Api,
+    file: &FileEntry,
+    dest: &Path,
+    meter: Arc<dyn Meter>,
+) -> anyhow::Result<()> {
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dest.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        bail!("{} is a folder", dest.display());
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".dbx-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let resp = api
+        .download(&file.id)
+        .await
+        .with_context(|| format!("downloading {}", file.path))?;
+    // The ETag is the hash of the version being served, which may be newer than the
+    // listing we worked from.
+    let expected = resp
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim_start_matches("W/")
+                .trim_matches('"')
+                .to_ascii_lowercase()
+        })
+        .filter(|h| dbx_shared::content_hash::is_valid(h))
+        .unwrap_or_else(|| file.content_hash.to_ascii_lowercase());
+
+    let std_file = tmp
+        .as_file()
+        .try_clone()
+        .context("opening the temporary file")?;
+    let mut out = tokio::io::BufWriter::with_capacity(PIECE, tokio::fs::File::from_std(std_file));
+    let mut hasher = ContentHasher::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| {
+            anyhow::anyhow!(
+                "downloading {}: the connection broke: {}",
+                file.path,
+                crate::api::root_cause(&e)
+            )
+        })?;
+        hasher.update(&piece);
+        out.write_all(&piece)
+            .await
+            .with_context(|| format!("writing {}", dest.display()))?;
+        meter.add(piece.len() as u64);
+    }
+    out.flush()
+        .await
+        .with_context(|| format!("writing {}", dest.display()))?;
+    let got = hasher.finalize();
+    if got != expected {
+        bail!(
+            "downloading {}: the bytes received do not match the content hash",
+            file.path
+        );
+    }
+    let f = out.into_inner();
+    f.sync_all()
+        .await
+        .with_context(|| format!("writing {}", dest.display()))?;
+    drop(f);
+    finish_download(tmp, dest, dir)
+}
+
+/// Gives the temporary file the mode of the file it replaces (or 0644: tempfile makes
+/// it 0600), renames it into place, and syncs the folder so the rename is durable.
+fn finish_download(tmp: tempfile::NamedTempFile, dest: &Path, dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dest)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644);
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("writing {}", dest.display()))?;
+    tmp.persist(dest)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming into {}", dest.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        // Best effort: some filesystems refuse to sync a folder.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// True when the local file at `path` already has this size and content hash.
+pub async fn local_matches(path: &Path, size: u64, hash: &str) -> anyhow::Result<bool> {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(m) if m.is_file() && m.len() == size => {
+            let (_, local) = hash_file(path).await?;
+            Ok(local.eq_ignore_ascii_case(hash))
+        }
+        _ => Ok(false),
+    }
+}
