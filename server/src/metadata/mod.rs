@@ -6,6 +6,7 @@
 //! same transaction, at the user's next gap-free position (DESIGN.md invariant 3).
 
 mod db;
+mod logic;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;

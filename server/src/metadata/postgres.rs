@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
-use dbx_shared::names::{join, name_key};
+use dbx_shared::names::name_key;
 use postgres::error::SqlState;
 use postgres::{Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::logic::{self, Store};
 use super::model::*;
 use super::{RepoError, RepoResult, Repository};
 
@@ -154,45 +155,6 @@ fn one<T>(row: Option<Row>, f: fn(&Row) -> Result<T, postgres::Error>) -> RepoRe
     row.as_ref().map(f).transpose().map_err(backend)
 }
 
-fn live_entry(c: &mut impl GenericClient, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
-    let row = c
-        .query_opt(
-            &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"),
-            &[&user_id, &id],
-        )
-        .map_err(backend)?;
-    one(row, entry_from_row)
-}
-
-fn live_entry_at(
-    c: &mut impl GenericClient,
-    user_id: &str,
-    path: &str,
-) -> RepoResult<Option<EntryRow>> {
-    let row = c
-        .query_opt(
-            &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND path_key = $2 AND deleted_at IS NULL"),
-            &[&user_id, &name_key(path)],
-        )
-        .map_err(backend)?;
-    one(row, entry_from_row)
-}
-
-/// The folder new children go into: its id and path (`None`, "/" for the root).
-fn parent_folder(
-    c: &mut impl GenericClient,
-    user_id: &str,
-    parent_id: Option<&str>,
-) -> RepoResult<(Option<String>, String)> {
-    match parent_id {
-        None => Ok((None, "/".to_string())),
-        Some(id) => match live_entry(c, user_id, id)? {
-            Some(e) if e.kind == EntryKind::Folder => Ok((Some(e.id), e.path)),
-            _ => Err(RepoError::NotFound("folder")),
-        },
-    }
-}
-
 /// Takes the user's row lock for the rest of the transaction, so that this user's writers
 /// run one at a time. `FOR NO KEY UPDATE` leaves inserts that merely reference the user
 /// (refresh tokens at login) unblocked.
@@ -206,206 +168,163 @@ fn lock_user(tx: &mut Transaction<'_>, user_id: &str) -> RepoResult<()> {
     .ok_or(RepoError::NotFound("user"))
 }
 
-/// Appends the change to the user's log at the next position and announces it to other
-/// processes on commit. The caller holds the user's row lock (`lock_user`).
-fn record_change(
-    tx: &mut Transaction<'_>,
-    entry: &EntryRow,
-    op: ChangeOp,
-    now: DateTime<Utc>,
-) -> RepoResult<()> {
-    let seq: i64 = tx
-        .query_one(
-            "UPDATE users SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
-            &[&entry.user_id],
-        )
-        .and_then(|r| r.try_get(0))
-        .map_err(backend)?;
-    let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
-    tx.execute(
-        "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &to_millis(now)],
-    )
-    .map_err(backend)?;
-    // Delivered when (and only if) the transaction commits; duplicates within one
-    // transaction are folded into one by the server.
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&CHANGES_CHANNEL, &entry.user_id],
-    )
-    .map_err(backend)?;
-    Ok(())
-}
+/// The shared write rules' statements in Postgres's dialect, on a pooled client or (for
+/// writes) a transaction that holds the user's row lock (`lock_user`).
+struct Pg<'a, C>(&'a mut C);
 
-fn insert_entry(tx: &mut Transaction<'_>, e: &EntryRow) -> RepoResult<()> {
-    let c = e.content.as_ref();
-    tx.execute(
-        "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
-         mime_type, content_hash, version, blob_key, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        &[
-            &e.id,
-            &e.user_id,
-            &e.parent_id,
-            &(e.kind as i32),
-            &e.name,
-            &name_key(&e.name),
-            &e.path,
-            &name_key(&e.path),
-            &c.map(|c| c.size as i64),
-            &c.map(|c| c.mime_type.as_str()),
-            &c.map(|c| c.content_hash.as_str()),
-            &c.map(|c| c.version),
-            &c.map(|c| c.blob_key.as_str()),
-            &to_millis(e.created_at),
-            &to_millis(e.updated_at),
-        ],
-    )
-    .map_err(|err| {
-        if is_unique_violation(&err) {
-            RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
-        } else {
-            backend(err)
-        }
-    })?;
-    Ok(())
-}
-
-fn new_folder(
-    tx: &mut Transaction<'_>,
-    user_id: &str,
-    parent: (Option<String>, String),
-    name: &str,
-    now: DateTime<Utc>,
-) -> RepoResult<EntryRow> {
-    let (parent_id, parent_path) = parent;
-    let row = EntryRow {
-        id: new_id(),
-        user_id: user_id.to_string(),
-        parent_id,
-        name: name.to_string(),
-        path: join(&parent_path, name),
-        kind: EntryKind::Folder,
-        content: None,
-        created_at: now,
-        updated_at: now,
-    };
-    insert_entry(tx, &row)?;
-    record_change(tx, &row, ChangeOp::Create, now)?;
-    Ok(row)
-}
-
-/// Walks `names` from the root, creating missing folders; a file in the way is a conflict.
-fn ensure_folders(
-    tx: &mut Transaction<'_>,
-    user_id: &str,
-    names: &[String],
-    now: DateTime<Utc>,
-) -> RepoResult<(Option<String>, String)> {
-    let mut parent: (Option<String>, String) = (None, "/".to_string());
-    for name in names {
-        let path = join(&parent.1, name);
-        parent = match live_entry_at(tx, user_id, &path)? {
-            Some(e) if e.kind == EntryKind::Folder => (Some(e.id), e.path),
-            Some(e) => {
-                return Err(RepoError::Conflict(format!(
-                    "'{}' is a file, not a folder",
-                    e.path
-                )))
-            }
-            None => {
-                let f = new_folder(tx, user_id, parent, name, now)?;
-                (Some(f.id), f.path)
-            }
-        };
+impl<C: GenericClient> Store for Pg<'_, C> {
+    fn live_entry(&mut self, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
+        let row = self
+            .0
+            .query_opt(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"),
+                &[&user_id, &id],
+            )
+            .map_err(backend)?;
+        one(row, entry_from_row)
     }
-    Ok(parent)
-}
 
-fn put_file_tx(
-    tx: &mut Transaction<'_>,
-    user_id: &str,
-    w: &FileWrite,
-    now: DateTime<Utc>,
-) -> RepoResult<PutOutcome> {
-    let (parent, name) = match &w.target {
-        FileTarget::Path(names) => {
-            let (leaf, dirs) = names
-                .split_last()
-                .ok_or_else(|| RepoError::Invalid("the path must name a file".into()))?;
-            (ensure_folders(tx, user_id, dirs, now)?, leaf.clone())
-        }
-        FileTarget::InFolder { parent_id, name } => (
-            parent_folder(tx, user_id, parent_id.as_deref())?,
-            name.clone(),
-        ),
-    };
-    let path = join(&parent.1, &name);
-    let content = |version| FileContent {
-        size: w.size,
-        mime_type: w.mime_type.clone(),
-        content_hash: w.content_hash.clone(),
-        version,
-        blob_key: w.blob_key.clone(),
-    };
-    match live_entry_at(tx, user_id, &path)? {
-        Some(e) if e.kind == EntryKind::Folder => {
-            Err(RepoError::Conflict(format!("'{}' is a folder", e.path)))
-        }
-        Some(mut e) => {
-            let old = e
-                .content
-                .clone()
-                .ok_or_else(|| RepoError::Backend("file without content".into()))?;
-            if w.if_match.is_some_and(|p| !p.allows(Some(old.version))) {
-                return Err(RepoError::PreconditionFailed);
-            }
-            e.content = Some(content(old.version + 1));
-            e.updated_at = now;
-            tx.execute(
+    fn live_entry_at(&mut self, user_id: &str, path: &str) -> RepoResult<Option<EntryRow>> {
+        let row = self
+            .0
+            .query_opt(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND path_key = $2 AND deleted_at IS NULL"),
+                &[&user_id, &name_key(path)],
+            )
+            .map_err(backend)?;
+        one(row, entry_from_row)
+    }
+
+    fn insert_entry(&mut self, e: &EntryRow) -> RepoResult<()> {
+        let c = e.content.as_ref();
+        self.0
+            .execute(
+                "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
+                 mime_type, content_hash, version, blob_key, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                &[
+                    &e.id,
+                    &e.user_id,
+                    &e.parent_id,
+                    &(e.kind as i32),
+                    &e.name,
+                    &name_key(&e.name),
+                    &e.path,
+                    &name_key(&e.path),
+                    &c.map(|c| c.size as i64),
+                    &c.map(|c| c.mime_type.as_str()),
+                    &c.map(|c| c.content_hash.as_str()),
+                    &c.map(|c| c.version),
+                    &c.map(|c| c.blob_key.as_str()),
+                    &to_millis(e.created_at),
+                    &to_millis(e.updated_at),
+                ],
+            )
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
+                } else {
+                    backend(err)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn update_content(&mut self, id: &str, c: &FileContent, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
                 "UPDATE entries SET size = $1, mime_type = $2, content_hash = $3, version = $4, \
                  blob_key = $5, updated_at = $6 WHERE id = $7",
                 &[
-                    &(w.size as i64),
-                    &w.mime_type,
-                    &w.content_hash,
-                    &(old.version + 1),
-                    &w.blob_key,
+                    &(c.size as i64),
+                    &c.mime_type,
+                    &c.content_hash,
+                    &c.version,
+                    &c.blob_key,
                     &to_millis(now),
-                    &e.id,
+                    &id,
                 ],
             )
             .map_err(backend)?;
-            record_change(tx, &e, ChangeOp::Update, now)?;
-            Ok(PutOutcome {
-                entry: e,
-                created: false,
-                replaced_blob: Some(old.blob_key),
-            })
+        Ok(())
+    }
+
+    fn mark_deleted(
+        &mut self,
+        user_id: &str,
+        id: &str,
+        subtree_prefix: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND id = $2",
+                &[&user_id, &id, &to_millis(now)],
+            )
+            .map_err(backend)?;
+        if let Some(prefix) = subtree_prefix {
+            self.0
+                .execute(
+                    "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND deleted_at IS NULL \
+                     AND starts_with(path_key, $2)",
+                    &[&user_id, &prefix, &to_millis(now)],
+                )
+                .map_err(backend)?;
         }
-        None => {
-            if w.if_match.is_some_and(|p| !p.allows(None)) {
-                return Err(RepoError::PreconditionFailed);
-            }
-            let row = EntryRow {
-                id: new_id(),
-                user_id: user_id.to_string(),
-                parent_id: parent.0,
-                name,
-                path,
-                kind: EntryKind::File,
-                content: Some(content(1)),
-                created_at: now,
-                updated_at: now,
-            };
-            insert_entry(tx, &row)?;
-            record_change(tx, &row, ChangeOp::Create, now)?;
-            Ok(PutOutcome {
-                entry: row,
-                created: true,
-                replaced_blob: None,
-            })
-        }
+        Ok(())
+    }
+
+    /// Also announces the change to other processes on commit. The caller holds the
+    /// user's row lock (`lock_user`), which keeps positions gap-free in commit order.
+    fn record_change(
+        &mut self,
+        entry: &EntryRow,
+        op: ChangeOp,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        let seq: i64 = self
+            .0
+            .query_one(
+                "UPDATE users SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
+                &[&entry.user_id],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)?;
+        let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+        self.0
+            .execute(
+                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &to_millis(now)],
+            )
+            .map_err(backend)?;
+        // Delivered when (and only if) the transaction commits; duplicates within one
+        // transaction are folded into one by the server.
+        self.0
+            .execute(
+                "SELECT pg_notify($1, $2)",
+                &[&CHANGES_CHANNEL, &entry.user_id],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn insert_share(&mut self, row: &ShareRow, token_hash: &str) -> RepoResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &row.id,
+                    &row.user_id,
+                    &row.file_id,
+                    &token_hash,
+                    &row.expires_at.map(to_millis),
+                    &row.max_downloads.map(|v| v as i64),
+                    &to_millis(row.created_at),
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -646,18 +565,11 @@ impl Repository for PgRepo {
     }
 
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
-        live_entry(&mut *self.conn()?, user_id, entry_id)
+        Pg(&mut *self.conn()?).live_entry(user_id, entry_id)
     }
 
     fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>> {
-        if names.is_empty() {
-            return Ok(None);
-        }
-        live_entry_at(
-            &mut *self.conn()?,
-            user_id,
-            &format!("/{}", names.join("/")),
-        )
+        logic::entry_by_path(&mut Pg(&mut *self.conn()?), user_id, names)
     }
 
     fn list_children(
@@ -668,7 +580,7 @@ impl Repository for PgRepo {
         limit: usize,
     ) -> RepoResult<Vec<EntryRow>> {
         let mut conn = self.conn()?;
-        parent_folder(&mut *conn, user_id, parent_id)?;
+        logic::parent_folder(&mut Pg(&mut *conn), user_id, parent_id)?;
         let (after_kind, after_key) = match after {
             Some(p) => (p.kind as i32, p.name_key.clone()),
             None => (-1, String::new()),
@@ -706,15 +618,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
-            let parent = parent_folder(tx, user_id, parent_id)?;
-            let path = join(&parent.1, name);
-            if let Some(e) = live_entry_at(tx, user_id, &path)? {
-                return Err(RepoError::Conflict(format!(
-                    "'{}' is already taken in that folder",
-                    e.name
-                )));
-            }
-            new_folder(tx, user_id, parent, name, now)
+            logic::create_folder(&mut Pg(tx), user_id, parent_id, name, now)
         })
     }
 
@@ -724,7 +628,9 @@ impl Repository for PgRepo {
         write: &FileWrite,
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome> {
-        self.write_as(user_id, |tx| put_file_tx(tx, user_id, write, now))
+        self.write_as(user_id, |tx| {
+            logic::put_file(&mut Pg(tx), user_id, write, now)
+        })
     }
 
     fn delete_entry(
@@ -735,25 +641,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
         self.write_as(user_id, |tx| {
-            let entry = match live_entry(tx, user_id, entry_id)? {
-                Some(e) if e.kind == kind => e,
-                _ => return Err(RepoError::NotFound(kind.noun())),
-            };
-            tx.execute(
-                "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND id = $2",
-                &[&user_id, &entry_id, &to_millis(now)],
-            )
-            .map_err(backend)?;
-            if kind == EntryKind::Folder {
-                let prefix = format!("{}/", name_key(&entry.path));
-                tx.execute(
-                    "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND deleted_at IS NULL \
-                     AND starts_with(path_key, $2)",
-                    &[&user_id, &prefix, &to_millis(now)],
-                )
-                .map_err(backend)?;
-            }
-            record_change(tx, &entry, ChangeOp::Delete, now)
+            logic::delete_entry(&mut Pg(tx), user_id, entry_id, kind, now)
         })
     }
 
@@ -778,35 +666,7 @@ impl Repository for PgRepo {
         // Under the user's lock, so the file cannot be deleted between the check and the
         // insert.
         self.write_as(user_id, |tx| {
-            match live_entry(tx, user_id, &share.file_id)? {
-                Some(e) if e.kind == EntryKind::File => {}
-                _ => return Err(RepoError::NotFound("file")),
-            }
-            let row = ShareRow {
-                id: new_id(),
-                user_id: user_id.to_string(),
-                file_id: share.file_id.clone(),
-                expires_at: share.expires_at,
-                max_downloads: share.max_downloads,
-                download_count: 0,
-                disabled: false,
-                created_at: now,
-            };
-            tx.execute(
-                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &row.id,
-                    &row.user_id,
-                    &row.file_id,
-                    &share.token_hash,
-                    &row.expires_at.map(to_millis),
-                    &row.max_downloads.map(|v| v as i64),
-                    &to_millis(now),
-                ],
-            )
-            .map_err(backend)?;
-            Ok(row)
+            logic::create_share(&mut Pg(tx), user_id, share, now)
         })
     }
 
@@ -852,7 +712,7 @@ impl Repository for PgRepo {
         let Some(share) = one(row, share_from_row)? else {
             return Ok(None);
         };
-        let file = live_entry(&mut *conn, &share.user_id, &share.file_id)?;
+        let file = Pg(&mut *conn).live_entry(&share.user_id, &share.file_id)?;
         Ok(Some((share, file)))
     }
 

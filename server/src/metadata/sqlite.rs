@@ -5,11 +5,12 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
-use dbx_shared::names::{join, name_key};
+use dbx_shared::names::name_key;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::logic::{self, Store};
 use super::model::*;
 use super::{RepoError, RepoResult, Repository};
 
@@ -85,234 +86,155 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     })
 }
 
-fn live_entry(conn: &Connection, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
-    conn.query_row(
-        &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND id = ?2 AND deleted_at IS NULL"),
-        params![user_id, id],
-        entry_from_row,
-    )
-    .optional()
-    .map_err(backend)
-}
+/// The shared write rules' statements in SQLite's dialect, on a connection or (for
+/// writes) an IMMEDIATE transaction.
+struct Sqlite<'a>(&'a Connection);
 
-fn live_entry_at(conn: &Connection, user_id: &str, path: &str) -> RepoResult<Option<EntryRow>> {
-    conn.query_row(
-        &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND path_key = ?2 AND deleted_at IS NULL"),
-        params![user_id, name_key(path)],
-        entry_from_row,
-    )
-    .optional()
-    .map_err(backend)
-}
-
-/// The folder new children go into: its id and path (`None`, "/" for the root).
-fn parent_folder(
-    conn: &Connection,
-    user_id: &str,
-    parent_id: Option<&str>,
-) -> RepoResult<(Option<String>, String)> {
-    match parent_id {
-        None => Ok((None, "/".to_string())),
-        Some(id) => match live_entry(conn, user_id, id)? {
-            Some(e) if e.kind == EntryKind::Folder => Ok((Some(e.id), e.path)),
-            _ => Err(RepoError::NotFound("folder")),
-        },
+impl Store for Sqlite<'_> {
+    fn live_entry(&mut self, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
+        self.0
+            .query_row(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND id = ?2 AND deleted_at IS NULL"),
+                params![user_id, id],
+                entry_from_row,
+            )
+            .optional()
+            .map_err(backend)
     }
-}
 
-/// Appends the change to the user's log at the next position. The UPDATE takes the
-/// user's row lock, so positions are handed out in commit order without gaps.
-fn record_change(
-    conn: &Connection,
-    entry: &EntryRow,
-    op: ChangeOp,
-    now: DateTime<Utc>,
-) -> RepoResult<()> {
-    let seq: i64 = conn
-        .query_row(
-            "UPDATE users SET change_seq = change_seq + 1 WHERE id = ?1 RETURNING change_seq",
-            params![entry.user_id],
-            |r| r.get(0),
-        )
-        .map_err(backend)?;
-    let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
-    conn.execute(
-        "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![entry.user_id, seq, op_name(op), entry.id, json, to_millis(now)],
-    )
-    .map_err(backend)?;
-    Ok(())
-}
-
-fn insert_entry(conn: &Connection, e: &EntryRow) -> RepoResult<()> {
-    let c = e.content.as_ref();
-    conn.execute(
-        "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
-         mime_type, content_hash, version, blob_key, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        params![
-            e.id,
-            e.user_id,
-            e.parent_id,
-            e.kind as i64,
-            e.name,
-            name_key(&e.name),
-            e.path,
-            name_key(&e.path),
-            c.map(|c| c.size as i64),
-            c.map(|c| c.mime_type.as_str()),
-            c.map(|c| c.content_hash.as_str()),
-            c.map(|c| c.version),
-            c.map(|c| c.blob_key.as_str()),
-            to_millis(e.created_at),
-            to_millis(e.updated_at),
-        ],
-    )
-    .map_err(|err| {
-        if is_unique_violation(&err) {
-            RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
-        } else {
-            backend(err)
-        }
-    })?;
-    Ok(())
-}
-
-fn new_folder(
-    conn: &Connection,
-    user_id: &str,
-    parent: (Option<String>, String),
-    name: &str,
-    now: DateTime<Utc>,
-) -> RepoResult<EntryRow> {
-    let (parent_id, parent_path) = parent;
-    let row = EntryRow {
-        id: new_id(),
-        user_id: user_id.to_string(),
-        parent_id,
-        name: name.to_string(),
-        path: join(&parent_path, name),
-        kind: EntryKind::Folder,
-        content: None,
-        created_at: now,
-        updated_at: now,
-    };
-    insert_entry(conn, &row)?;
-    record_change(conn, &row, ChangeOp::Create, now)?;
-    Ok(row)
-}
-
-/// Walks `names` from the root, creating missing folders; a file in the way is a conflict.
-fn ensure_folders(
-    conn: &Connection,
-    user_id: &str,
-    names: &[String],
-    now: DateTime<Utc>,
-) -> RepoResult<(Option<String>, String)> {
-    let mut parent: (Option<String>, String) = (None, "/".to_string());
-    for name in names {
-        let path = join(&parent.1, name);
-        parent = match live_entry_at(conn, user_id, &path)? {
-            Some(e) if e.kind == EntryKind::Folder => (Some(e.id), e.path),
-            Some(e) => {
-                return Err(RepoError::Conflict(format!(
-                    "'{}' is a file, not a folder",
-                    e.path
-                )))
-            }
-            None => {
-                let f = new_folder(conn, user_id, parent, name, now)?;
-                (Some(f.id), f.path)
-            }
-        };
+    fn live_entry_at(&mut self, user_id: &str, path: &str) -> RepoResult<Option<EntryRow>> {
+        self.0
+            .query_row(
+                &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND path_key = ?2 AND deleted_at IS NULL"),
+                params![user_id, name_key(path)],
+                entry_from_row,
+            )
+            .optional()
+            .map_err(backend)
     }
-    Ok(parent)
-}
 
-fn put_file_tx(
-    conn: &Connection,
-    user_id: &str,
-    w: &FileWrite,
-    now: DateTime<Utc>,
-) -> RepoResult<PutOutcome> {
-    let (parent, name) = match &w.target {
-        FileTarget::Path(names) => {
-            let (leaf, dirs) = names
-                .split_last()
-                .ok_or_else(|| RepoError::Invalid("the path must name a file".into()))?;
-            (ensure_folders(conn, user_id, dirs, now)?, leaf.clone())
-        }
-        FileTarget::InFolder { parent_id, name } => (
-            parent_folder(conn, user_id, parent_id.as_deref())?,
-            name.clone(),
-        ),
-    };
-    let path = join(&parent.1, &name);
-    let content = |version| FileContent {
-        size: w.size,
-        mime_type: w.mime_type.clone(),
-        content_hash: w.content_hash.clone(),
-        version,
-        blob_key: w.blob_key.clone(),
-    };
-    match live_entry_at(conn, user_id, &path)? {
-        Some(e) if e.kind == EntryKind::Folder => {
-            Err(RepoError::Conflict(format!("'{}' is a folder", e.path)))
-        }
-        Some(mut e) => {
-            let old = e
-                .content
-                .clone()
-                .ok_or_else(|| backend("file without content"))?;
-            if w.if_match.is_some_and(|p| !p.allows(Some(old.version))) {
-                return Err(RepoError::PreconditionFailed);
-            }
-            e.content = Some(content(old.version + 1));
-            e.updated_at = now;
-            conn.execute(
+    fn insert_entry(&mut self, e: &EntryRow) -> RepoResult<()> {
+        let c = e.content.as_ref();
+        self.0
+            .execute(
+                "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
+                 mime_type, content_hash, version, blob_key, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    e.id,
+                    e.user_id,
+                    e.parent_id,
+                    e.kind as i64,
+                    e.name,
+                    name_key(&e.name),
+                    e.path,
+                    name_key(&e.path),
+                    c.map(|c| c.size as i64),
+                    c.map(|c| c.mime_type.as_str()),
+                    c.map(|c| c.content_hash.as_str()),
+                    c.map(|c| c.version),
+                    c.map(|c| c.blob_key.as_str()),
+                    to_millis(e.created_at),
+                    to_millis(e.updated_at),
+                ],
+            )
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
+                } else {
+                    backend(err)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn update_content(&mut self, id: &str, c: &FileContent, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
                 "UPDATE entries SET size = ?1, mime_type = ?2, content_hash = ?3, version = ?4, \
                  blob_key = ?5, updated_at = ?6 WHERE id = ?7",
                 params![
-                    w.size as i64,
-                    w.mime_type,
-                    w.content_hash,
-                    old.version + 1,
-                    w.blob_key,
+                    c.size as i64,
+                    c.mime_type,
+                    c.content_hash,
+                    c.version,
+                    c.blob_key,
                     to_millis(now),
-                    e.id
+                    id
                 ],
             )
             .map_err(backend)?;
-            record_change(conn, &e, ChangeOp::Update, now)?;
-            Ok(PutOutcome {
-                entry: e,
-                created: false,
-                replaced_blob: Some(old.blob_key),
-            })
+        Ok(())
+    }
+
+    fn mark_deleted(
+        &mut self,
+        user_id: &str,
+        id: &str,
+        subtree_prefix: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND id = ?2",
+                params![user_id, id, to_millis(now)],
+            )
+            .map_err(backend)?;
+        if let Some(prefix) = subtree_prefix {
+            self.0
+                .execute(
+                    "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND deleted_at IS NULL \
+                     AND substr(path_key, 1, length(?2)) = ?2",
+                    params![user_id, prefix, to_millis(now)],
+                )
+                .map_err(backend)?;
         }
-        None => {
-            if w.if_match.is_some_and(|p| !p.allows(None)) {
-                return Err(RepoError::PreconditionFailed);
-            }
-            let row = EntryRow {
-                id: new_id(),
-                user_id: user_id.to_string(),
-                parent_id: parent.0,
-                name,
-                path,
-                kind: EntryKind::File,
-                content: Some(content(1)),
-                created_at: now,
-                updated_at: now,
-            };
-            insert_entry(conn, &row)?;
-            record_change(conn, &row, ChangeOp::Create, now)?;
-            Ok(PutOutcome {
-                entry: row,
-                created: true,
-                replaced_blob: None,
-            })
-        }
+        Ok(())
+    }
+
+    /// The UPDATE takes the database's write lock (held since the IMMEDIATE transaction
+    /// began), so positions are handed out in commit order without gaps.
+    fn record_change(
+        &mut self,
+        entry: &EntryRow,
+        op: ChangeOp,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        let seq: i64 = self
+            .0
+            .query_row(
+                "UPDATE users SET change_seq = change_seq + 1 WHERE id = ?1 RETURNING change_seq",
+                params![entry.user_id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+        self.0
+            .execute(
+                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![entry.user_id, seq, op_name(op), entry.id, json, to_millis(now)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn insert_share(&mut self, row: &ShareRow, token_hash: &str) -> RepoResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.id,
+                    row.user_id,
+                    row.file_id,
+                    token_hash,
+                    row.expires_at.map(to_millis),
+                    row.max_downloads.map(|v| v as i64),
+                    to_millis(row.created_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
     }
 }
 
@@ -492,16 +414,11 @@ impl Repository for SqliteRepo {
     }
 
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
-        let conn = self.conn()?;
-        live_entry(&conn, user_id, entry_id)
+        Sqlite(&*self.conn()?).live_entry(user_id, entry_id)
     }
 
     fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>> {
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let conn = self.conn()?;
-        live_entry_at(&conn, user_id, &format!("/{}", names.join("/")))
+        logic::entry_by_path(&mut Sqlite(&*self.conn()?), user_id, names)
     }
 
     fn list_children(
@@ -512,7 +429,7 @@ impl Repository for SqliteRepo {
         limit: usize,
     ) -> RepoResult<Vec<EntryRow>> {
         let conn = self.conn()?;
-        parent_folder(&conn, user_id, parent_id)?;
+        logic::parent_folder(&mut Sqlite(&conn), user_id, parent_id)?;
         let (after_kind, after_key) = match after {
             Some(p) => (p.kind as i64, p.name_key.clone()),
             None => (-1, String::new()),
@@ -540,17 +457,7 @@ impl Repository for SqliteRepo {
         name: &str,
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
-        self.write(|c| {
-            let parent = parent_folder(c, user_id, parent_id)?;
-            let path = join(&parent.1, name);
-            if let Some(e) = live_entry_at(c, user_id, &path)? {
-                return Err(RepoError::Conflict(format!(
-                    "'{}' is already taken in that folder",
-                    e.name
-                )));
-            }
-            new_folder(c, user_id, parent, name, now)
-        })
+        self.write(|c| logic::create_folder(&mut Sqlite(c), user_id, parent_id, name, now))
     }
 
     fn put_file(
@@ -559,7 +466,7 @@ impl Repository for SqliteRepo {
         write: &FileWrite,
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome> {
-        self.write(|c| put_file_tx(c, user_id, write, now))
+        self.write(|c| logic::put_file(&mut Sqlite(c), user_id, write, now))
     }
 
     fn delete_entry(
@@ -569,27 +476,7 @@ impl Repository for SqliteRepo {
         kind: EntryKind,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.write(|c| {
-            let entry = match live_entry(c, user_id, entry_id)? {
-                Some(e) if e.kind == kind => e,
-                _ => return Err(RepoError::NotFound(kind.noun())),
-            };
-            c.execute(
-                "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND id = ?2",
-                params![user_id, entry_id, to_millis(now)],
-            )
-            .map_err(backend)?;
-            if kind == EntryKind::Folder {
-                let prefix = format!("{}/", name_key(&entry.path));
-                c.execute(
-                    "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND deleted_at IS NULL \
-                     AND substr(path_key, 1, length(?2)) = ?2",
-                    params![user_id, prefix, to_millis(now)],
-                )
-                .map_err(backend)?;
-            }
-            record_change(c, &entry, ChangeOp::Delete, now)
-        })
+        self.write(|c| logic::delete_entry(&mut Sqlite(c), user_id, entry_id, kind, now))
     }
 
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
@@ -607,37 +494,7 @@ impl Repository for SqliteRepo {
         share: &NewShare,
         now: DateTime<Utc>,
     ) -> RepoResult<ShareRow> {
-        self.write(|c| {
-            match live_entry(c, user_id, &share.file_id)? {
-                Some(e) if e.kind == EntryKind::File => {}
-                _ => return Err(RepoError::NotFound("file")),
-            }
-            let row = ShareRow {
-                id: new_id(),
-                user_id: user_id.to_string(),
-                file_id: share.file_id.clone(),
-                expires_at: share.expires_at,
-                max_downloads: share.max_downloads,
-                download_count: 0,
-                disabled: false,
-                created_at: now,
-            };
-            c.execute(
-                "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    row.id,
-                    row.user_id,
-                    row.file_id,
-                    share.token_hash,
-                    row.expires_at.map(to_millis),
-                    row.max_downloads.map(|v| v as i64),
-                    to_millis(now)
-                ],
-            )
-            .map_err(backend)?;
-            Ok(row)
-        })
+        self.write(|c| logic::create_share(&mut Sqlite(c), user_id, share, now))
     }
 
     fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>> {
@@ -683,7 +540,7 @@ impl Repository for SqliteRepo {
         let Some(share) = share else {
             return Ok(None);
         };
-        let file = live_entry(&conn, &share.user_id, &share.file_id)?;
+        let file = Sqlite(&conn).live_entry(&share.user_id, &share.file_id)?;
         Ok(Some((share, file)))
     }
 

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream};
+use super::{check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream};
 
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -20,20 +20,6 @@ pub struct FsBlobStore {
 
 fn io_err(e: std::io::Error) -> BlobError {
     BlobError::Backend(e.to_string())
-}
-
-/// Keys are our own (`user/<uuid>/<uuid>`), but refuse anything that could leave the root.
-fn check_key(key: &str) -> BlobResult<()> {
-    let ok = !key.is_empty()
-        && !key.starts_with('/')
-        && key
-            .split('/')
-            .all(|p| !p.is_empty() && p != "." && p != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(BlobError::Backend(format!("invalid blob key {key:?}")))
-    }
 }
 
 /// Removes the temp file unless the upload finished and renamed it.

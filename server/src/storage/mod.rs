@@ -91,3 +91,18 @@ pub async fn open(url: &str, s3: &S3Settings) -> BlobResult<Arc<dyn BlobStore>> 
 pub fn new_blob_key(user_id: &str) -> String {
     format!("user/{user_id}/{}", uuid::Uuid::now_v7())
 }
+
+/// Refuses a key that could leave the store's root or name no object. Keys are our own
+/// (`user/<uuid>/<uuid>`); every store applies the same rules, so all accept the same keys.
+pub(crate) fn check_key(key: &str) -> BlobResult<()> {
+    let ok = !key.is_empty()
+        && !key.starts_with('/')
+        && key
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(BlobError::Backend(format!("invalid blob key {key:?}")))
+    }
+}

@@ -25,7 +25,9 @@ use minio::s3::types::{BucketName, ObjectKey, Region, S3Api, ToStream};
 use minio::s3::{MinioClient, MinioClientBuilder};
 use tokio::sync::oneshot;
 
-use super::{BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, S3Settings};
+use super::{
+    check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, S3Settings,
+};
 
 /// Size of each part of an upload, and so the memory one upload holds. S3 allows 5 MiB to
 /// 5 GiB and at most 10 000 parts, so this caps a blob at 160 GiB.
@@ -364,20 +366,6 @@ impl Stream for BodyGuard {
                 other => return other,
             }
         }
-    }
-}
-
-/// The same key rules as the filesystem store, so both stores accept the same keys.
-fn check_key(key: &str) -> BlobResult<()> {
-    let ok = !key.is_empty()
-        && !key.starts_with('/')
-        && key
-            .split('/')
-            .all(|p| !p.is_empty() && p != "." && p != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(BlobError::Backend(format!("invalid blob key {key:?}")))
     }
 }
 
