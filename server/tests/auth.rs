@@ -169,14 +169,41 @@ async fn refresh_rotates_and_logout_revokes() {
     // The old refresh token stopped working.
     expect_error(refresh(&u.refresh).await.unwrap(), 401, "unauthorized").await;
 
-    let r = srv
-        .req(Method::POST, "/api/v1/auth/logout")
-        .json(&json!({"refresh_token": new_refresh}))
-        .send()
-        .await
-        .unwrap();
+    let logout = |token: Option<&str>, refresh: &str| {
+        let mut b = srv
+            .req(Method::POST, "/api/v1/auth/logout")
+            .json(&json!({"refresh_token": refresh}));
+        if let Some(t) = token {
+            b = b.bearer_auth(t);
+        }
+        b.send()
+    };
+    // Logout is authenticated like every route but register, login and refresh.
+    expect_error(
+        logout(None, &new_refresh).await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
+    // Another user cannot end this session: the token still refreshes afterwards.
+    let mallory = srv.user().await;
+    let r = logout(Some(&mallory.token), &new_refresh).await.unwrap();
     assert_eq!(r.status(), 204);
-    expect_error(refresh(&new_refresh).await.unwrap(), 401, "unauthorized").await;
+    let r = refresh(&new_refresh).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let last: Value = r.json().await.unwrap();
+    let (access, last_refresh) = (
+        last["access_token"].as_str().unwrap(),
+        last["refresh_token"].as_str().unwrap(),
+    );
+    let r = logout(Some(access), last_refresh).await.unwrap();
+    assert_eq!(r.status(), 204);
+    expect_error(refresh(last_refresh).await.unwrap(), 401, "unauthorized").await;
+    // Logging out twice is fine.
+    assert_eq!(
+        logout(Some(access), last_refresh).await.unwrap().status(),
+        204
+    );
     expect_error(refresh("made-up").await.unwrap(), 401, "unauthorized").await;
 }
 

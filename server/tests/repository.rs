@@ -196,9 +196,15 @@ fn refresh_tokens(repo: &Repo) {
             .expect("rotate"),
         None
     );
-    // Revoked.
-    assert!(repo.revoke_refresh_token("t4").expect("revoke"));
-    assert!(!repo.revoke_refresh_token("t4").expect("revoke"));
+    // Revoked: only by its owner.
+    let other = repo
+        .create_user("other@example.com", "phc", t)
+        .expect("other user");
+    assert!(!repo
+        .revoke_refresh_token(&other.id, "t4", t)
+        .expect("revoke"));
+    assert!(repo.revoke_refresh_token(&u.id, "t4", t).expect("revoke"));
+    assert!(!repo.revoke_refresh_token(&u.id, "t4", t).expect("revoke"));
     assert_eq!(
         repo.rotate_refresh_token("t4", "t7", later, t)
             .expect("rotate"),
@@ -209,7 +215,9 @@ fn refresh_tokens(repo: &Repo) {
             .expect("rotate"),
         None
     );
-    assert!(!repo.revoke_refresh_token("unknown").expect("revoke"));
+    assert!(!repo
+        .revoke_refresh_token(&u.id, "unknown", t)
+        .expect("revoke"));
 }
 
 fn folders(repo: &Repo) {

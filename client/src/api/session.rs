@@ -32,13 +32,20 @@ impl Api {
 
     /// Revokes the session's refresh token on the server and forgets the session.
     pub async fn logout(&self) -> ApiResult<()> {
+        // Logout is an authenticated call: renew the access token first if it ran out
+        // (a failure here only means the session is already dead).
+        let access = self.access_token().await.ok().flatten();
         let Some(c) = self.session.lock().await.take() else {
             return Ok(());
         };
         let body = RefreshRequest {
             refresh_token: c.refresh_token,
         };
-        let rb = self.http.post(self.url("/auth/logout")).json(&body);
+        let rb = self
+            .http
+            .post(self.url("/auth/logout"))
+            .bearer_auth(access.unwrap_or(c.access_token))
+            .json(&body);
         match self.exec(rb).await {
             Ok(_) => Ok(()),
             // Already dead on the server: that is what logout wants.

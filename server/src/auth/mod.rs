@@ -144,15 +144,14 @@ impl Auth {
         self.reply(user, new)
     }
 
-    pub async fn logout(&self, refresh_token: &str) -> AppResult<()> {
-        let hash = token_hash(refresh_token);
-        if self.db.run(move |r| r.revoke_refresh_token(&hash)).await? {
-            Ok(())
-        } else {
-            Err(AppError::Unauthorized(
-                "the refresh token is not valid".into(),
-            ))
-        }
+    /// Retires one of the caller's refresh tokens. Idempotent: a token that is already
+    /// dead (or unknown) is fine, since the caller's aim is met either way.
+    pub async fn logout(&self, user_id: &str, refresh_token: &str) -> AppResult<()> {
+        let (user, hash) = (user_id.to_string(), token_hash(refresh_token));
+        self.db
+            .run(move |r| r.revoke_refresh_token(&user, &hash, Utc::now()))
+            .await?;
+        Ok(())
     }
 
     /// The user id behind an `Authorization` header value.

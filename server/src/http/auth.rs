@@ -33,6 +33,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let logout = warp::path!("auth" / "logout")
         .and(warp::post())
         .and(with_app(app.clone()))
+        .and(user(app.clone()))
         .and(json_body())
         .then(logout);
     let me = warp::path!("me")
@@ -73,8 +74,8 @@ async fn refresh(app: Arc<App>, body: RefreshRequest) -> AppResult<Response> {
     Ok(reply::json(StatusCode::OK, &tokens))
 }
 
-async fn logout(app: Arc<App>, body: RefreshRequest) -> AppResult<Response> {
-    app.auth.logout(&body.refresh_token).await?;
+async fn logout(app: Arc<App>, user: String, body: RefreshRequest) -> AppResult<Response> {
+    app.auth.logout(&user, &body.refresh_token).await?;
     Ok(reply::no_content())
 }
 

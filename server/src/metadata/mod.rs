@@ -66,8 +66,13 @@ pub trait Repository: Send + Sync + 'static {
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> RepoResult<Option<String>>;
-    /// Retires a refresh token; true when it was live.
-    fn revoke_refresh_token(&self, token_hash: &str) -> RepoResult<bool>;
+    /// Retires one of this user's refresh tokens; true when it was live.
+    fn revoke_refresh_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<bool>;
 
     // Entries.
     /// A live entry of this user by id.

@@ -553,12 +553,18 @@ impl Repository for PgRepo {
         })
     }
 
-    fn revoke_refresh_token(&self, token_hash: &str) -> RepoResult<bool> {
+    fn revoke_refresh_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<bool> {
         let n = self
             .conn()?
             .execute(
-                "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 AND retired_at IS NULL",
-                &[&token_hash, &to_millis(Utc::now())],
+                "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 \
+                 AND user_id = $3 AND retired_at IS NULL",
+                &[&token_hash, &to_millis(now), &user_id],
             )
             .map_err(backend)?;
         Ok(n == 1)
