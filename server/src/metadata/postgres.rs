@@ -348,9 +348,12 @@ impl PgRepo {
                 one_line(&e)
             ))
         })?;
+        // No test query on checkout: it cost a round trip on every call, and a
+        // connection found broken is dropped by the pool when returned anyway.
         let pool = Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(30))
             .idle_timeout(Some(Duration::from_secs(300)))
             .build(Manager::new(config, NoTls))

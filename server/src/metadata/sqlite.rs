@@ -2,6 +2,7 @@
 //! `synchronous=FULL`, so a committed write survives a power cut before any 2xx goes out.
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
@@ -24,6 +25,8 @@ const SHARE_COLS: &str =
 
 pub struct SqliteRepo {
     pool: Pool<SqliteConnectionManager>,
+    /// Serializes this process's write transactions (see `write`).
+    writer: Mutex<()>,
 }
 
 fn backend(e: impl std::fmt::Display) -> RepoError {
@@ -254,7 +257,10 @@ impl SqliteRepo {
             .max_size(8)
             .build(manager)
             .map_err(backend)?;
-        Ok(SqliteRepo { pool })
+        Ok(SqliteRepo {
+            pool,
+            writer: Mutex::new(()),
+        })
     }
 
     /// Parses `sqlite://PATH` and opens it.
@@ -271,7 +277,13 @@ impl SqliteRepo {
 
     /// Runs `f` in an IMMEDIATE transaction (the write lock is taken up front, so two
     /// writers never deadlock upgrading a read lock) and commits when it succeeds.
+    ///
+    /// Writers of this process queue on a mutex first: SQLite admits one writer at a
+    /// time anyway, and its busy handler retries with sleeps of up to 100 ms, which under
+    /// contention turned into tail latencies of hundreds of milliseconds. Readers are not
+    /// held up (WAL).
     fn write<T>(&self, f: impl FnOnce(&Connection) -> RepoResult<T>) -> RepoResult<T> {
+        let _turn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut conn = self.conn()?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -365,12 +377,13 @@ impl Repository for SqliteRepo {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.conn()?
-            .execute(
+        self.write(|c| {
+            c.execute(
                 "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
                 params![token_hash, user_id, to_millis(expires_at)],
             )
-            .map_err(backend)?;
+            .map_err(backend)
+        })?;
         Ok(())
     }
 
@@ -408,14 +421,14 @@ impl Repository for SqliteRepo {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> RepoResult<bool> {
-        let n = self
-            .conn()?
-            .execute(
+        let n = self.write(|c| {
+            c.execute(
                 "UPDATE refresh_tokens SET retired_at = ?2 WHERE token_hash = ?1 \
                  AND user_id = ?3 AND retired_at IS NULL",
                 params![token_hash, to_millis(now), user_id],
             )
-            .map_err(backend)?;
+            .map_err(backend)
+        })?;
         Ok(n == 1)
     }
 
@@ -517,13 +530,13 @@ impl Repository for SqliteRepo {
     }
 
     fn revoke_share(&self, user_id: &str, share_id: &str) -> RepoResult<()> {
-        let n = self
-            .conn()?
-            .execute(
+        let n = self.write(|c| {
+            c.execute(
                 "UPDATE shares SET disabled = 1 WHERE user_id = ?1 AND id = ?2",
                 params![user_id, share_id],
             )
-            .map_err(backend)?;
+            .map_err(backend)
+        })?;
         if n == 0 {
             return Err(RepoError::NotFound("share link"));
         }
@@ -551,14 +564,14 @@ impl Repository for SqliteRepo {
     }
 
     fn count_share_download(&self, share_id: &str) -> RepoResult<bool> {
-        let n = self
-            .conn()?
-            .execute(
+        let n = self.write(|c| {
+            c.execute(
                 "UPDATE shares SET download_count = download_count + 1 WHERE id = ?1 \
                  AND (max_downloads IS NULL OR download_count < max_downloads)",
                 params![share_id],
             )
-            .map_err(backend)?;
+            .map_err(backend)
+        })?;
         Ok(n == 1)
     }
 
