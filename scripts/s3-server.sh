@@ -94,7 +94,9 @@ write_config() {
 # Written by scripts/s3-server.sh: a throw-away single-node Garage for dbx's tests.
 metadata_dir = "$STATE_DIR/meta"
 data_dir = "$STATE_DIR/data"
-db_engine = "sqlite"
+# LMDB, Garage's recommended engine: its SQLite one answered 503 "database is locked"
+# under a 1 GiB upload in the benchmark.
+db_engine = "lmdb"
 replication_factor = 1
 
 rpc_bind_addr = "127.0.0.1:$RPC_PORT"
