@@ -101,9 +101,4 @@ impl Delta {
             }
         }
     }
-
-    /// Tells waiting long-polls of this user that something changed.
-    pub fn changed(&self, user_id: &str) {
-        self.waker.notify(user_id);
-    }
 }

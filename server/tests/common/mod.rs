@@ -6,8 +6,6 @@
 
 pub mod pg;
 
-use std::time::Duration;
-
 use dbx_server::app::{start, RunningServer};
 use dbx_server::config::ServeArgs;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -212,5 +210,3 @@ pub async fn expect_error(r: Response, status: u16, code: &str) {
 pub fn content_hash(data: &[u8]) -> String {
     dbx_shared::content_hash::content_hash(data)
 }
-
-pub const SHORT: Duration = Duration::from_millis(200);
