@@ -63,22 +63,56 @@ pub async fn upload_file(
     hash: &str,
     meter: Arc<dyn Meter>,
 ) -> anyhow::Result<FileEntry> {
-    let body = || -> io::Result<reqwest::Body> {
-        let file = std::fs::File::open(local)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", local.display())))?;
+    let body = || {
         meter.restart();
-        let m = meter.clone();
-        let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(size), PIECE)
-            .inspect(move |piece| {
-                if let Ok(bytes) = piece {
-                    m.add(bytes.len() as u64);
-                }
-            });
-        Ok(reqwest::Body::wrap_stream(stream))
+        file_body(local, size, Some(meter.clone()))
     };
-    api.upload(path, size, hash, body)
+    let (entry, _) = api
+        .upload(path, size, hash, None, body)
         .await
-        .with_context(|| format!("uploading {} to {path}", local.display()))
+        .with_context(|| format!("uploading {} to {path}", local.display()))?;
+    Ok(entry)
+}
+
+/// The first `size` bytes of `local` as a streaming request body, counted by `meter`.
+pub fn file_body(
+    local: &Path,
+    size: u64,
+    meter: Option<Arc<dyn Meter>>,
+) -> io::Result<reqwest::Body> {
+    let file = std::fs::File::open(local)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", local.display())))?;
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(size), PIECE)
+        .inspect(move |piece| {
+            if let (Some(m), Ok(bytes)) = (&meter, piece) {
+                m.add(bytes.len() as u64);
+            }
+        });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
+
+/// Streams a download's body into `file` (its own handle on a temporary file), flushes
+/// it to disk and returns the content hash of the bytes received.
+pub async fn receive(
+    resp: reqwest::Response,
+    file: std::fs::File,
+    meter: Option<&dyn Meter>,
+) -> anyhow::Result<String> {
+    let mut out = tokio::io::BufWriter::with_capacity(PIECE, tokio::fs::File::from_std(file));
+    let mut hasher = ContentHasher::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece
+            .map_err(|e| anyhow::anyhow!("the connection broke: {}", crate::api::root_cause(&e)))?;
+        hasher.update(&piece);
+        out.write_all(&piece).await?;
+        if let Some(m) = meter {
+            m.add(piece.len() as u64);
+        }
+    }
+    out.flush().await?;
+    out.into_inner().sync_all().await?;
+    Ok(hasher.finalize())
 }
 
 /// Downloads `file` to `dest`. The bytes go to a temporary file beside `dest` that is
@@ -124,38 +158,15 @@ pub async fn download_file(
         .as_file()
         .try_clone()
         .context("opening the temporary file")?;
-    let mut out = tokio::io::BufWriter::with_capacity(PIECE, tokio::fs::File::from_std(std_file));
-    let mut hasher = ContentHasher::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(piece) = stream.next().await {
-        let piece = piece.map_err(|e| {
-            anyhow::anyhow!(
-                "downloading {}: the connection broke: {}",
-                file.path,
-                crate::api::root_cause(&e)
-            )
-        })?;
-        hasher.update(&piece);
-        out.write_all(&piece)
-            .await
-            .with_context(|| format!("writing {}", dest.display()))?;
-        meter.add(piece.len() as u64);
-    }
-    out.flush()
+    let got = receive(resp, std_file, Some(meter.as_ref()))
         .await
-        .with_context(|| format!("writing {}", dest.display()))?;
-    let got = hasher.finalize();
+        .with_context(|| format!("downloading {} to {}", file.path, dest.display()))?;
     if got != expected {
         bail!(
             "downloading {}: the bytes received do not match the content hash",
             file.path
         );
     }
-    let f = out.into_inner();
-    f.sync_all()
-        .await
-        .with_context(|| format!("writing {}", dest.display()))?;
-    drop(f);
     finish_download(tmp, dest, dir)
 }
 

@@ -110,28 +110,34 @@ impl Api {
         Ok(())
     }
 
-    /// `PUT /files/content?path=…`: `body` is called once per attempt (a retry after a
-    /// refresh needs a fresh stream).
+    /// `PUT /files/content?path=…`, only over version `if_match` when given. `body` is
+    /// called once per attempt (a retry after a refresh needs a fresh stream). Returns
+    /// the entry and whether the server made a new file (201).
     pub async fn upload(
         &self,
         path: &str,
         size: u64,
         hash: &str,
+        if_match: Option<i64>,
         body: impl Fn() -> std::io::Result<reqwest::Body>,
-    ) -> ApiResult<FileEntry> {
+    ) -> ApiResult<(FileEntry, bool)> {
         let url = self.url("/files/content");
         let resp = self
             .send(|| {
-                Ok(self
+                let mut rb = self
                     .http
                     .put(&url)
                     .query(&[("path", path)])
                     .header(reqwest::header::CONTENT_LENGTH, size)
-                    .header("X-Content-Hash", hash)
-                    .body(body()?))
+                    .header("X-Content-Hash", hash);
+                if let Some(v) = if_match {
+                    rb = rb.header(reqwest::header::IF_MATCH, format!("\"{v}\""));
+                }
+                Ok(rb.body(body()?))
             })
             .await?;
-        json(resp).await
+        let created = resp.status() == reqwest::StatusCode::CREATED;
+        Ok((json(resp).await?, created))
     }
 
     /// `GET /files/{id}/content`: the response, to be streamed by the caller.

@@ -1,21 +1,15 @@
 //! The few API calls sync needs beyond `crate::api`: delta pages and long-poll, uploads
-//! with `If-Match`, deletes by id, and downloads into a temporary file whose hash is
-//! checked. All go through `Api::send`, so they share its refresh-on-401.
+//! with `If-Match`, deletes by id, and downloads into a temporary file whose hash the
+//! caller checks. All go through `Api::send`, so they share its refresh-on-401.
 
-use std::io;
 use std::path::Path;
 
 use anyhow::Context;
 use dbx_shared::api::{DeltaReply, FileEntry, WaitReply};
-use dbx_shared::ContentHasher;
-use futures_util::StreamExt;
 use reqwest::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
 
 use crate::api::{json, Api, ApiResult, ClientError};
-
-const PIECE: usize = 256 * 1024;
+use crate::transfer;
 
 /// The HTTP client of these calls (`Api::send` adds the session's token).
 fn client() -> &'static reqwest::Client {
@@ -102,28 +96,10 @@ pub async fn upload(
     hash: &str,
     if_match: Option<i64>,
 ) -> ApiResult<(FileEntry, bool)> {
-    let url = api.url("/files/content");
-    let body = || -> io::Result<reqwest::Body> {
-        let file = std::fs::File::open(local)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", local.display())))?;
-        let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(size), PIECE);
-        Ok(reqwest::Body::wrap_stream(stream))
-    };
-    let resp = api
-        .send(|| {
-            let mut rb = client()
-                .put(&url)
-                .query(&[("path", path)])
-                .header(reqwest::header::CONTENT_LENGTH, size)
-                .header("X-Content-Hash", hash);
-            if let Some(v) = if_match {
-                rb = rb.header(reqwest::header::IF_MATCH, format!("\"{v}\""));
-            }
-            Ok(rb.body(body()?))
-        })
-        .await?;
-    let created = resp.status() == StatusCode::CREATED;
-    Ok((json(resp).await?, created))
+    api.upload(path, size, hash, if_match, || {
+        transfer::file_body(local, size, None)
+    })
+    .await
 }
 
 /// Downloads the file `id` into a new temporary file in `tmp_dir`. Returns it with the
@@ -138,18 +114,6 @@ pub async fn download_temp(
         .tempfile_in(tmp_dir)
         .with_context(|| format!("creating a temporary file in {}", tmp_dir.display()))?;
     let resp = api.download(id).await?;
-    let std_file = tmp.as_file().try_clone()?;
-    let mut out = tokio::io::BufWriter::with_capacity(PIECE, tokio::fs::File::from_std(std_file));
-    let mut hasher = ContentHasher::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(piece) = stream.next().await {
-        let piece = piece
-            .map_err(|e| anyhow::anyhow!("the connection broke: {}", crate::api::root_cause(&e)))?;
-        hasher.update(&piece);
-        out.write_all(&piece).await?;
-    }
-    out.flush().await?;
-    let f = out.into_inner();
-    f.sync_all().await?;
-    Ok((tmp, hasher.finalize()))
+    let hash = transfer::receive(resp, tmp.as_file().try_clone()?, None).await?;
+    Ok((tmp, hash))
 }
