@@ -102,18 +102,7 @@ async fn expect_public_error(r: Response, status: u16, code: &str, secrets: &[&s
         assert!(!text.contains(s), "{s:?} leaks in body: {text}");
     }
     let body: Value = serde_json::from_str(&text).expect("error json");
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    assert_eq!(
-        body.as_object().map(|o| o.len()),
-        Some(1),
-        "nothing but error: {body}"
-    );
+    common::check_error_body(&body, code);
     assert_eq!(
         body["error"].as_object().map(|o| o.len()),
         Some(2),

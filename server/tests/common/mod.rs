@@ -193,6 +193,11 @@ pub async fn expect_error(r: Response, status: u16, code: &str) {
         .to_string();
     assert!(ct.starts_with("application/json"), "content type {ct}");
     let body: Value = r.json().await.expect("error json");
+    check_error_body(&body, code);
+}
+
+/// API.md's error body with this code: a non-empty message, and nothing but `error`.
+pub fn check_error_body(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
         body["error"]["message"]
