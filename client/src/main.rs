@@ -1,5 +1,5 @@
-//! The dbx command-line client (CLI.md): log in, list, push, pull, remove and share files
-//! on a dbx server.
+//! The dbx command-line client (the README's command lines): log in, list, push, pull,
+//! remove and share files on a dbx server.
 #![forbid(unsafe_code)]
 
 mod api;

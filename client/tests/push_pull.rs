@@ -1,5 +1,5 @@
 //! push and pull of files and trees through the real binary: round trips, skips, and
-//! CLI.md's path semantics (the second path is the path the first one gets).
+//! The README's path semantics (the second path is the path the first one gets).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,5 +1,5 @@
-//! Command line and environment of `dbx-server` (CLI.md): every flag has a `DBX_` variable,
-//! and the flag wins.
+//! Command line and environment of `dbx-server` (the README's command lines): every flag
+//! has a `DBX_` variable, and the flag wins.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

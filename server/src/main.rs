@@ -1,4 +1,4 @@
-//! `dbx-server serve | migrate | gc | check` (CLI.md).
+//! `dbx-server serve | migrate | gc | check` (the README's command lines).
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;

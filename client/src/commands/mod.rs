@@ -25,7 +25,7 @@ use crate::api::Api;
 use crate::config::{normalize_server, ConfigDir, DEFAULT_SERVER};
 use crate::progress::Ui;
 
-/// Options of every subcommand (CLI.md's option table).
+/// Options of every subcommand (the README's option table).
 #[derive(Debug, clap::Args)]
 pub struct Global {
     /// Server base URL; remembered by login [default: the one login used, else http://127.0.0.1:8080]
