@@ -29,7 +29,7 @@ http_suites=()
 for f in server/tests/*.rs; do
     name=$(basename "$f" .rs)
     case "$name" in
-    blob_store | repository | crash | pg_processes) ;; # backend-specific on their own
+    blob_store | repository | migrations | crash | pg_processes) ;; # backend-specific on their own
     *) http_suites+=(--test "$name") ;;
     esac
 done

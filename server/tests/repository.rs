@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "repository/moves.rs"]
+mod moves;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +30,7 @@ use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
 use dbx_server::sync::ChangeWaker;
 use dbx_shared::api::{ChangeOp, Entry};
 use dbx_shared::names::parse_path;
+use moves::*;
 
 type Repo = Arc<dyn Repository>;
 
@@ -80,6 +83,11 @@ contract!(
     concurrent_writers_leave_a_gap_free_log,
     concurrent_uploads_to_one_path,
     concurrent_share_downloads_and_rotations,
+    move_and_rename_a_file,
+    move_a_folder_with_its_subtree,
+    move_a_deep_tree,
+    move_refusals_change_nothing,
+    same_place_and_case_only_renames,
 );
 
 // ---------------------------------------------------------------------------------------

@@ -175,12 +175,41 @@ pub enum ChangeOp {
     Create,
     Update,
     Delete,
+    /// The entry (a folder: with its whole subtree) moved from `Change::from_path`.
+    Move,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub op: ChangeOp,
+    /// For a move: where the entry was before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_path: Option<String>,
     pub entry: Entry,
+}
+
+/// Body of `POST /entries/{id}/move`: at least one field. `parent_id` absent keeps the
+/// folder, `null` is the root; `name` absent keeps the name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveRequest {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent_id: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A field that is present, even as `null`: `Some(None)`; `#[serde(default)]` gives
+/// `None` when it is absent.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,5 +250,20 @@ mod tests {
         assert_eq!(v["type"], "folder");
         assert_eq!(v["parent_id"], serde_json::Value::Null);
         assert_eq!(v["created_at"], "2026-11-25T13:05:00Z");
+    }
+
+    #[test]
+    fn move_request_tells_absent_from_null() {
+        let parse = |s: &str| serde_json::from_str::<MoveRequest>(s).ok();
+        assert_eq!(parse("{}"), Some(MoveRequest::default()));
+        let to_root = parse(r#"{"parent_id": null}"#).unwrap_or_default();
+        assert_eq!(to_root.parent_id, Some(None));
+        let renamed = parse(r#"{"name": "b"}"#).unwrap_or_default();
+        assert_eq!(
+            (renamed.parent_id, renamed.name.as_deref()),
+            (None, Some("b"))
+        );
+        let back = serde_json::to_value(&to_root).unwrap_or_default();
+        assert_eq!(back, serde_json::json!({"parent_id": null}));
     }
 }

@@ -1,7 +1,7 @@
 //! The write rules both backends share (parents, folder creation, conflicts, If-Match,
-//! insert versus update, the change-log row), written once over [`Store`]. Each backend
-//! implements `Store` with its own SQL and keeps its own transactions and locking; these
-//! functions run inside whatever transaction the caller opened.
+//! insert versus update, moves, the change-log row), written once over [`Store`]. Each
+//! backend implements `Store` with its own SQL and keeps its own transactions and locking;
+//! these functions run inside whatever transaction the caller opened.
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
@@ -34,14 +34,39 @@ pub(crate) trait Store {
         subtree_prefix: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()>;
+    /// Appends a change to the user's log at the next gap-free position; `from_path` is a
+    /// move's old path.
+    fn append_change(
+        &mut self,
+        entry: &EntryRow,
+        op: ChangeOp,
+        from_path: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()>;
     /// Appends the change to the user's log at the next gap-free position.
     fn record_change(
         &mut self,
         entry: &EntryRow,
         op: ChangeOp,
         now: DateTime<Utc>,
-    ) -> RepoResult<()>;
+    ) -> RepoResult<()> {
+        self.append_change(entry, op, None, now)
+    }
     fn insert_share(&mut self, share: &ShareRow, token_hash: &str) -> RepoResult<()>;
+    /// Writes a moved entry's new parent, name and path and, for a folder, rewrites the
+    /// paths of every live entry below `old_path` to lie below its new path, with one
+    /// statement over the indexed range of case-folded paths (`old/` up to `old0`, since
+    /// '0' follows '/'), so the cost follows the subtree, not the user's whole tree.
+    fn relocate(&mut self, moved: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()>;
+    /// Appends a move to the user's log, with the entry's old path.
+    fn record_move(
+        &mut self,
+        entry: &EntryRow,
+        from_path: &str,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.append_change(entry, ChangeOp::Move, Some(from_path), now)
+    }
 }
 
 /// A folder new children go into: its id (`None` for the root) and path.
@@ -233,6 +258,73 @@ pub(crate) fn delete_entry(
     let subtree = (kind == EntryKind::Folder).then(|| format!("{}/", name_key(&entry.path)));
     s.mark_deleted(user_id, entry_id, subtree.as_deref(), now)?;
     s.record_change(&entry, ChangeOp::Delete, now)
+}
+
+/// Moves or renames an entry and everything below it; see [`MoveTo`]. A move to the
+/// place the entry already has (same folder, same name, byte for byte) changes nothing
+/// and logs nothing; a rename that changes only the case of the name is a move.
+pub(crate) fn move_entry(
+    s: &mut impl Store,
+    user_id: &str,
+    entry_id: &str,
+    to: &MoveTo,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    if to.parent_id.is_none() && to.name.is_none() {
+        return Err(RepoError::Invalid(
+            "a move needs parent_id, name or both".into(),
+        ));
+    }
+    let entry = s
+        .live_entry(user_id, entry_id)?
+        .ok_or(RepoError::NotFound("entry"))?;
+    if let Some(tag) = &to.if_match {
+        // A folder has no version: no tag can match it.
+        let version = entry.content.as_ref().map(|c| c.version);
+        if !version.is_some_and(|v| tag.matches(&entry.id, v)) {
+            return Err(RepoError::PreconditionFailed);
+        }
+    }
+    let parent_id = match &to.parent_id {
+        Some(p) => p.as_deref(),
+        None => entry.parent_id.as_deref(),
+    };
+    let parent = parent_folder(s, user_id, parent_id)?;
+    let name = to.name.clone().unwrap_or_else(|| entry.name.clone());
+    let path = join(&parent.1, &name);
+    if path == entry.path {
+        return Ok(entry);
+    }
+    if entry.kind == EntryKind::Folder && is_within(&parent.1, &entry.path) {
+        return Err(RepoError::Invalid(
+            "a folder cannot move into itself or below itself".into(),
+        ));
+    }
+    // The entry itself at the new path (case-insensitively) is a case-only rename.
+    if let Some(other) = s.live_entry_at(user_id, &path)? {
+        if other.id != entry.id {
+            return Err(RepoError::Conflict(format!(
+                "'{}' is already taken in that folder",
+                other.name
+            )));
+        }
+    }
+    let moved = EntryRow {
+        parent_id: parent.0,
+        name,
+        path,
+        updated_at: now,
+        ..entry.clone()
+    };
+    s.relocate(&moved, &entry.path, now)?;
+    s.record_move(&moved, &entry.path, now)?;
+    Ok(moved)
+}
+
+/// Whether `path` is `folder` or below it, compared case-folded.
+fn is_within(path: &str, folder: &str) -> bool {
+    let (path, folder) = (name_key(path), name_key(folder));
+    path == folder || path.starts_with(&format!("{folder}/"))
 }
 
 pub(crate) fn create_share(

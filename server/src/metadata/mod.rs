@@ -112,6 +112,18 @@ pub trait Repository: Send + Sync + 'static {
         kind: EntryKind,
         now: DateTime<Utc>,
     ) -> RepoResult<()>;
+    /// Moves or renames a live entry (a folder with everything below it) in one
+    /// transaction with one change-log row, and returns it at its new place. `NotFound`
+    /// for an unknown entry or target folder, `Conflict` when the name is taken there,
+    /// `Invalid` for a folder into its own subtree, `PreconditionFailed` when
+    /// `to.if_match` does not match.
+    fn move_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        to: &MoveTo,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow>;
     /// Every blob key a file row points to, deleted rows included (their content is kept).
     fn referenced_blobs(&self) -> RepoResult<Vec<String>>;
 

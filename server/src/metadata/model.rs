@@ -147,6 +147,32 @@ impl IfMatch {
     }
 }
 
+/// `If-Match` on a request about one existing file: `"<version>"`, or
+/// `"<file id>:<version>"`, which also fails when the id is another file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTag {
+    pub file_id: Option<String>,
+    pub version: i64,
+}
+
+impl VersionTag {
+    /// Whether the file `id` at `version` passes.
+    pub fn matches(&self, id: &str, version: i64) -> bool {
+        self.version == version && self.file_id.as_deref().is_none_or(|f| f == id)
+    }
+}
+
+/// Where a move takes an entry; at least one of the two is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoveTo {
+    /// The new folder (`Some(None)`: the root); `None` keeps the entry's folder.
+    pub parent_id: Option<Option<String>>,
+    /// The new name, normalized; `None` keeps the name.
+    pub name: Option<String>,
+    /// For files: the move happens only if the file is at this version.
+    pub if_match: Option<VersionTag>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutOutcome {
     pub entry: EntryRow,
@@ -198,6 +224,8 @@ pub struct ChangeRow {
     /// Gap-free position in the user's log, from 1.
     pub seq: i64,
     pub op: ChangeOp,
+    /// For a move: the entry's path before it.
+    pub from_path: Option<String>,
     /// The entry after the change (for a delete, its last state).
     pub entry: Entry,
 }
@@ -216,6 +244,7 @@ pub fn op_name(op: ChangeOp) -> &'static str {
         ChangeOp::Create => "create",
         ChangeOp::Update => "update",
         ChangeOp::Delete => "delete",
+        ChangeOp::Move => "move",
     }
 }
 
@@ -223,6 +252,7 @@ pub fn op_from_name(s: &str) -> ChangeOp {
     match s {
         "create" => ChangeOp::Create,
         "update" => ChangeOp::Update,
+        "move" => ChangeOp::Move,
         _ => ChangeOp::Delete,
     }
 }

@@ -26,7 +26,19 @@ use super::logic::{self, Store};
 use super::model::*;
 use super::{RepoError, RepoResult, Repository};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_moves.sql"),
+];
+
+/// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
+/// paths below it, $4 and $6 the new path and key, $5 and $7 where the rest of the old
+/// path and key begins (in characters, as `substr` counts). `path_key` has the "C"
+/// collation, so the range is bytewise and served by the index
+/// `entries_live_path (user_id, path_key) WHERE deleted_at IS NULL`.
+pub const MOVE_SUBTREE_SQL: &str = "UPDATE entries SET path = $4 || substr(path, $5), \
+     path_key = $6 || substr(path_key, $7), updated_at = $8 \
+     WHERE user_id = $1 AND deleted_at IS NULL AND path_key >= $2 AND path_key < $3";
 
 /// Key of the advisory lock that makes concurrent `migrate` calls take turns.
 const MIGRATION_LOCK: i64 = 0x6462_785f_6d69_6772;
@@ -97,6 +109,18 @@ fn backend(e: impl std::error::Error) -> RepoError {
 
 fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// A unique violation on a write of `name` is that name taken; anything else a backend
+/// error.
+fn name_taken(name: &str) -> impl FnOnce(postgres::Error) -> RepoError + '_ {
+    move |err| {
+        if is_unique_violation(&err) {
+            RepoError::Conflict(format!("'{name}' is already taken in that folder"))
+        } else {
+            backend(err)
+        }
+    }
 }
 
 fn entry_from_row(r: &Row) -> Result<EntryRow, postgres::Error> {
@@ -220,13 +244,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
                     &to_millis(e.updated_at),
                 ],
             )
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
-                } else {
-                    backend(err)
-                }
-            })?;
+            .map_err(name_taken(&e.name))?;
         Ok(())
     }
 
@@ -276,10 +294,11 @@ impl<C: GenericClient> Store for Pg<'_, C> {
 
     /// Also announces the change to other processes on commit. The caller holds the
     /// user's row lock (`lock_user`), which keeps positions gap-free in commit order.
-    fn record_change(
+    fn append_change(
         &mut self,
         entry: &EntryRow,
         op: ChangeOp,
+        from_path: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
         let seq: i64 = self
@@ -293,8 +312,9 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
         self.0
             .execute(
-                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &to_millis(now)],
+                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &from_path, &to_millis(now)],
             )
             .map_err(backend)?;
         // Delivered when (and only if) the transaction commits; duplicates within one
@@ -305,6 +325,44 @@ impl<C: GenericClient> Store for Pg<'_, C> {
                 &[&CHANGES_CHANNEL, &entry.user_id],
             )
             .map_err(backend)?;
+        Ok(())
+    }
+
+    fn relocate(&mut self, e: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET parent_id = $2, name = $3, name_key = $4, path = $5, \
+                 path_key = $6, updated_at = $7 WHERE id = $1",
+                &[
+                    &e.id,
+                    &e.parent_id,
+                    &e.name,
+                    &name_key(&e.name),
+                    &e.path,
+                    &name_key(&e.path),
+                    &to_millis(now),
+                ],
+            )
+            .map_err(name_taken(&e.name))?;
+        if e.kind == EntryKind::Folder {
+            let (old_key, new_key) = (name_key(old_path), name_key(&e.path));
+            let rest = |s: &str| i32::try_from(s.chars().count() + 1).unwrap_or(i32::MAX);
+            self.0
+                .execute(
+                    MOVE_SUBTREE_SQL,
+                    &[
+                        &e.user_id,
+                        &format!("{old_key}/"),
+                        &format!("{old_key}0"),
+                        &e.path,
+                        &rest(old_path),
+                        &new_key,
+                        &rest(&old_key),
+                        &to_millis(now),
+                    ],
+                )
+                .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -654,6 +712,18 @@ impl Repository for PgRepo {
         })
     }
 
+    fn move_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        to: &MoveTo,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write_as(user_id, |tx| {
+            logic::move_entry(&mut Pg(tx), user_id, entry_id, to, now)
+        })
+    }
+
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
         self.conn()?
             .query(
@@ -755,8 +825,8 @@ impl Repository for PgRepo {
         let found = self
             .conn()?
             .query(
-                "SELECT seq, op, entry_json FROM changes WHERE user_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
+                "SELECT seq, op, entry_json, from_path FROM changes WHERE user_id = $1 \
+                 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&user_id, &after, &(limit as i64)],
             )
             .map_err(backend)?;
@@ -769,6 +839,7 @@ impl Repository for PgRepo {
                 Ok(ChangeRow {
                     seq,
                     op: op_from_name(&op),
+                    from_path: r.try_get(3).map_err(backend)?,
                     entry: serde_json::from_str(&json).map_err(backend)?,
                 })
             })

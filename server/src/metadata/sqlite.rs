@@ -15,7 +15,18 @@ use super::logic::{self, Store};
 use super::model::*;
 use super::{RepoError, RepoResult, Repository};
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_moves.sql"),
+];
+
+/// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
+/// paths below it, ?4 and ?6 the new path and key, ?5 and ?7 where the rest of the old
+/// path and key begins (in characters, as `substr` counts). The range is served by the
+/// index `entries_live_path (user_id, path_key) WHERE deleted_at IS NULL`.
+pub const MOVE_SUBTREE_SQL: &str = "UPDATE entries SET path = ?4 || substr(path, ?5), \
+     path_key = ?6 || substr(path_key, ?7), updated_at = ?8 \
+     WHERE user_id = ?1 AND deleted_at IS NULL AND path_key >= ?2 AND path_key < ?3";
 
 const ENTRY_COLS: &str = "id, user_id, parent_id, kind, name, path, size, mime_type, \
      content_hash, version, blob_key, created_at, updated_at";
@@ -40,6 +51,18 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
     )
+}
+
+/// A unique violation on a write of `name` is that name taken; anything else a backend
+/// error.
+fn name_taken(name: &str) -> impl FnOnce(rusqlite::Error) -> RepoError + '_ {
+    move |err| {
+        if is_unique_violation(&err) {
+            RepoError::Conflict(format!("'{name}' is already taken in that folder"))
+        } else {
+            backend(err)
+        }
+    }
 }
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
@@ -141,13 +164,7 @@ impl Store for Sqlite<'_> {
                     to_millis(e.updated_at),
                 ],
             )
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    RepoError::Conflict(format!("'{}' is already taken in that folder", e.name))
-                } else {
-                    backend(err)
-                }
-            })?;
+            .map_err(name_taken(&e.name))?;
         Ok(())
     }
 
@@ -197,10 +214,11 @@ impl Store for Sqlite<'_> {
 
     /// The UPDATE takes the database's write lock (held since the IMMEDIATE transaction
     /// began), so positions are handed out in commit order without gaps.
-    fn record_change(
+    fn append_change(
         &mut self,
         entry: &EntryRow,
         op: ChangeOp,
+        from_path: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
         let seq: i64 = self
@@ -214,10 +232,48 @@ impl Store for Sqlite<'_> {
         let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
         self.0
             .execute(
-                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![entry.user_id, seq, op_name(op), entry.id, json, to_millis(now)],
+                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![entry.user_id, seq, op_name(op), entry.id, json, from_path, to_millis(now)],
             )
             .map_err(backend)?;
+        Ok(())
+    }
+
+    fn relocate(&mut self, e: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET parent_id = ?2, name = ?3, name_key = ?4, path = ?5, \
+                 path_key = ?6, updated_at = ?7 WHERE id = ?1",
+                params![
+                    e.id,
+                    e.parent_id,
+                    e.name,
+                    name_key(&e.name),
+                    e.path,
+                    name_key(&e.path),
+                    to_millis(now)
+                ],
+            )
+            .map_err(name_taken(&e.name))?;
+        if e.kind == EntryKind::Folder {
+            let (old_key, new_key) = (name_key(old_path), name_key(&e.path));
+            self.0
+                .execute(
+                    MOVE_SUBTREE_SQL,
+                    params![
+                        e.user_id,
+                        format!("{old_key}/"),
+                        format!("{old_key}0"),
+                        e.path,
+                        old_path.chars().count() as i64 + 1,
+                        new_key,
+                        old_key.chars().count() as i64 + 1,
+                        to_millis(now)
+                    ],
+                )
+                .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -498,6 +554,16 @@ impl Repository for SqliteRepo {
         self.write(|c| logic::delete_entry(&mut Sqlite(c), user_id, entry_id, kind, now))
     }
 
+    fn move_entry(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        to: &MoveTo,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write(|c| logic::move_entry(&mut Sqlite(c), user_id, entry_id, to, now))
+    }
+
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
         let conn = self.conn()?;
         let mut stmt = conn
@@ -592,8 +658,8 @@ impl Repository for SqliteRepo {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, op, entry_json FROM changes WHERE user_id = ?1 AND seq > ?2 \
-                 ORDER BY seq LIMIT ?3",
+                "SELECT seq, op, entry_json, from_path FROM changes WHERE user_id = ?1 \
+                 AND seq > ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(backend)?;
         let rows = stmt
@@ -602,14 +668,16 @@ impl Repository for SqliteRepo {
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             })
             .map_err(backend)?;
         rows.map(|row| {
-            let (seq, op, json) = row.map_err(backend)?;
+            let (seq, op, json, from_path) = row.map_err(backend)?;
             Ok(ChangeRow {
                 seq,
                 op: op_from_name(&op),
+                from_path,
                 entry: serde_json::from_str(&json).map_err(backend)?,
             })
         })

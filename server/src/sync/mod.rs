@@ -67,6 +67,7 @@ impl Delta {
                 .into_iter()
                 .map(|c| Change {
                     op: c.op,
+                    from_path: c.from_path,
                     entry: c.entry,
                 })
                 .collect(),
