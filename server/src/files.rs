@@ -2,6 +2,8 @@
 //! Uploads follow DESIGN.md invariant 2: the blob is written under a fresh key and made
 //! durable before the metadata that points to it commits.
 
+mod moves;
+
 use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -64,7 +64,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> AppResult<Option<&'a str>> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> AppResult<Option<&'a str>> {
     headers
         .get(name)
         .map(|v| {

@@ -6,6 +6,7 @@ mod content;
 mod delta;
 mod files;
 mod folders;
+mod moves;
 pub mod reply;
 mod shares;
 
@@ -110,6 +111,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             .or(shares::routes(app.clone()))
             .unify()
             .or(delta::routes(app.clone()))
+            .unify()
+            .or(moves::routes(app.clone()))
             .unify(),
     );
     let log = warp::log::custom(|info| {

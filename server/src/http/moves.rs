@@ -1,0 +1,88 @@
+//! The route of moves and renames: `POST /entries/{id}/move`.
+
+use std::sync::Arc;
+
+use dbx_shared::api::MoveRequest;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, StatusCode};
+use warp::reply::Response;
+use warp::Filter;
+
+use super::files::header;
+use super::{json_body, reply, user, with_app};
+use crate::app::App;
+use crate::error::{AppError, AppResult};
+use crate::metadata::VersionTag;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    warp::path!("entries" / String / "move")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(user(app))
+        .and(warp::header::headers_cloned())
+        .and(json_body())
+        .then(move_entry)
+        .map(reply::respond)
+        .boxed()
+}
+
+async fn move_entry(
+    id: String,
+    app: Arc<App>,
+    user: String,
+    headers: HeaderMap,
+    body: MoveRequest,
+) -> AppResult<Response> {
+    let if_match = version_tag(&headers)?;
+    let entry = app.files.move_entry(&user, &id, body, if_match).await?;
+    Ok(reply::json(StatusCode::OK, &entry.to_api()))
+}
+
+/// `If-Match: "<version>"` or `"<file id>:<version>"` (quotes optional, `W/` ignored);
+/// `*` or no header: no condition (the entry is named by id, so it exists).
+pub fn version_tag(headers: &HeaderMap) -> AppResult<Option<VersionTag>> {
+    let Some(v) = header(headers, "if-match")? else {
+        return Ok(None);
+    };
+    if v == "*" {
+        return Ok(None);
+    }
+    let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+    let (file_id, version) = match v.rsplit_once(':') {
+        Some((id, n)) if !id.is_empty() => (Some(id.to_string()), n),
+        Some(_) => (None, ""),
+        None => (None, v),
+    };
+    let version = version.parse::<i64>().map_err(|_| {
+        AppError::bad_request("If-Match must be \"<version>\" or \"<file id>:<version>\"")
+    })?;
+    Ok(Some(VersionTag { file_id, version }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(v: &str) -> AppResult<Option<VersionTag>> {
+        let mut h = HeaderMap::new();
+        h.insert("if-match", v.parse().expect("header value"));
+        version_tag(&h)
+    }
+
+    #[test]
+    fn parses_both_forms() {
+        let v = |file_id: Option<&str>, version| {
+            Some(VersionTag {
+                file_id: file_id.map(str::to_string),
+                version,
+            })
+        };
+        assert_eq!(tag("\"3\"").ok(), Some(v(None, 3)));
+        assert_eq!(tag("W/\"3\"").ok(), Some(v(None, 3)));
+        assert_eq!(tag("\"abc-1:7\"").ok(), Some(v(Some("abc-1"), 7)));
+        assert_eq!(tag("*").ok(), Some(None));
+        for bad in ["\"\"", "\"x\"", "\":3\"", "\"id:\"", "\"id:x\""] {
+            assert!(tag(bad).is_err(), "{bad}");
+        }
+    }
+}
