@@ -1,5 +1,5 @@
 //! The dbx command-line client (the README's command lines): log in, list, push, pull,
-//! remove and share files on a dbx server.
+//! move, remove and share files on a dbx server.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -44,6 +44,8 @@ enum Command {
     Ls(commands::ls::Args),
     /// Make a folder, and any missing parents.
     Mkdir(commands::mkdir::Args),
+    /// Move or rename a file or folder: DST is its new path (missing parents are made; an existing DST is an error).
+    Mv(commands::mv::Args),
     /// Upload a file or a folder tree.
     Push(commands::push::Args),
     /// Download a file or a folder tree.
@@ -87,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami(a) => commands::whoami::run(&ctx, a).await,
         Command::Ls(a) => commands::ls::run(&ctx, a).await,
         Command::Mkdir(a) => commands::mkdir::run(&ctx, a).await,
+        Command::Mv(a) => commands::mv::run(&ctx, a).await,
         Command::Push(a) => commands::push::run(&ctx, a).await,
         Command::Pull(a) => commands::pull::run(&ctx, a).await,
         Command::Rm(a) => commands::rm::run(&ctx, a).await,

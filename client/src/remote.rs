@@ -47,6 +47,14 @@ impl RemotePath {
         &self.names
     }
 
+    /// The folder this path is in; `None` for the root.
+    pub fn parent(&self) -> Option<Self> {
+        let (_, parent) = self.names.split_last()?;
+        Some(RemotePath {
+            names: parent.to_vec(),
+        })
+    }
+
     pub fn join(&self, name: &str) -> Self {
         let mut names = self.names.clone();
         names.push(name.to_string());

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use dbx_shared::api::{
-    CreateFolderRequest, CreateShareRequest, Entry, FileEntry, FolderEntry, ListReply, Share,
-    ShareList, API_BASE,
+    CreateFolderRequest, CreateShareRequest, Entry, FileEntry, FolderEntry, ListReply, MoveRequest,
+    Share, ShareList, API_BASE,
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -108,6 +108,15 @@ impl Api {
         };
         self.send(|| Ok(self.http.delete(self.url(&route)))).await?;
         Ok(())
+    }
+
+    /// Moves the entry `id` into `parent` (`None`: the root) as `name`; returns it there.
+    pub async fn move_entry(&self, id: &str, parent: Option<&str>, name: &str) -> ApiResult<Entry> {
+        let body = MoveRequest {
+            parent_id: Some(parent.map(str::to_string)),
+            name: Some(name.to_string()),
+        };
+        self.post_json(&format!("/entries/{id}/move"), &body).await
     }
 
     /// `PUT /files/content?path=…`, only over version `if_match` when given. `body` is

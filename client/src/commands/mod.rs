@@ -6,6 +6,7 @@ pub mod login;
 pub mod logout;
 pub mod ls;
 pub mod mkdir;
+pub mod mv;
 pub mod pull;
 pub mod push;
 pub mod register;
