@@ -5,9 +5,9 @@
 
 use dbx_shared::api::{Change, ChangeOp, Entry};
 
-use super::http;
 use super::planner::{FileMeta, Node};
 use super::state::{Batch, State};
+use super::{http, remote_moves};
 use crate::api::Api;
 
 /// The state key of the delta cursor.
@@ -38,9 +38,13 @@ pub async fn pull(api: &Api, state: &mut State, root: &str) -> anyhow::Result<us
             Err(e) => return Err(e.into()),
         };
         seen += page.entries.len();
+        let listed = remote_moves::list_moved_in(api, root, &page.entries).await?;
         let batch = state.batch()?;
-        for change in &page.entries {
-            apply(&batch, root, change)?;
+        for (i, change) in page.entries.iter().enumerate() {
+            match change.op {
+                ChangeOp::Move => remote_moves::apply(&batch, root, change, listed.get(&i))?,
+                _ => apply(&batch, root, change)?,
+            }
         }
         batch.set(CURSOR, &page.cursor)?;
         batch.commit()?;
@@ -61,18 +65,22 @@ pub fn relative<'a>(root: &str, path: &'a str) -> Option<&'a str> {
     path.strip_prefix(root)?.strip_prefix('/')
 }
 
+/// A server path as a mirror path: relative to `root`, `None` outside it or when it is
+/// not a plain path (paths become local paths: never trust one that could leave the
+/// folder).
+pub fn local_rel<'a>(root: &str, path: &'a str) -> Option<&'a str> {
+    let rel = relative(root, path)?;
+    if !rel.is_empty() && !rel.split('/').all(is_plain_name) {
+        eprintln!("warning: ignoring a server entry with a bad path: {path:?}");
+        return None;
+    }
+    Some(rel)
+}
+
 fn apply(batch: &Batch<'_>, root: &str, change: &Change) -> anyhow::Result<()> {
-    let Some(rel) = relative(root, change.entry.path()) else {
+    let Some(rel) = local_rel(root, change.entry.path()) else {
         return Ok(());
     };
-    // Paths become local paths: never trust one that could leave the folder.
-    if !rel.is_empty() && !rel.split('/').all(is_plain_name) {
-        eprintln!(
-            "warning: ignoring a server entry with a bad path: {:?}",
-            change.entry.path()
-        );
-        return Ok(());
-    }
     match (change.op, &change.entry) {
         (ChangeOp::Delete, Entry::Folder(_)) => batch.remove_tree(rel),
         (ChangeOp::Delete, Entry::File(f)) if !rel.is_empty() => batch.remove_file(rel, &f.id),

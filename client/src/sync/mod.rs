@@ -4,7 +4,8 @@
 //!   rules, and the snapshots it reads.
 //! - `state`: the merge base, the server mirror and the cursor, in `.dbx/state.sqlite`.
 //! - `scan`: the local snapshot, with ignore patterns and files still being written.
-//! - `delta`, `http`: the server side: change log into the mirror, the calls sync needs.
+//! - `delta`, `http`: the server side: change log into the mirror, the calls sync needs;
+//!   `remote_moves`: server moves into the mirror (as delete plus create, for now).
 //! - `apply`, `engine`: applying ops with their checks; one pass.
 //! - `watch`: keep syncing on local events and server changes.
 
@@ -13,6 +14,7 @@ pub mod delta;
 pub mod engine;
 pub mod http;
 pub mod planner;
+pub mod remote_moves;
 pub mod scan;
 pub mod snapshot;
 pub mod state;

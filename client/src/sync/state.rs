@@ -188,6 +188,24 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Moves `from` and everything below it to `to` (neither empty, neither below the
+    /// other: the server refuses such moves), replacing whatever the mirror had there.
+    pub fn move_tree(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.remove_tree(to)?;
+        self.tx.execute(
+            "UPDATE remote SET path = ?2 || substr(path, ?3) \
+             WHERE path = ?1 OR (path >= ?4 AND path < ?5)",
+            params![
+                from,
+                to,
+                from.chars().count() as i64 + 1,
+                format!("{from}/"),
+                format!("{from}0")
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Removes the file at `path` if it is the one with `id`.
     pub fn remove_file(&self, path: &str, id: &str) -> anyhow::Result<()> {
         self.tx.execute(
@@ -303,6 +321,22 @@ mod tests {
             .collect();
         assert_eq!(keys, ["d0", "dz", "e"]);
         assert_eq!(st.get("cursor").unwrap().as_deref(), Some("c2"));
+    }
+
+    #[test]
+    fn batch_moves_a_subtree() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = State::open(dir.path()).unwrap();
+        for p in ["d", "d/x", "d/é/y", "d0", "n/old"] {
+            st.put(Table::Remote, p, &file(p)).unwrap();
+        }
+        let b = st.batch().unwrap();
+        b.move_tree("d", "n").unwrap();
+        b.commit().unwrap();
+        let remote = st.load(Table::Remote).unwrap();
+        let keys: Vec<_> = remote.entries.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["d0", "n", "n/x", "n/é/y"]);
+        assert_eq!(remote.get("n/é/y"), Some(&file("d/é/y")));
     }
 
     #[test]
