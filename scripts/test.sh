@@ -24,6 +24,9 @@ cargo build --workspace --all-targets --quiet
 echo "== every test: SQLite + filesystem store (the embedded default), S3 contract on Garage"
 cargo test --workspace --quiet
 
+echo "== the share page in headless Chromium"
+scripts/share-page-test.sh
+
 # The HTTP suites again on the real alternatives of DESIGN.md.
 http_suites=()
 for f in server/tests/*.rs; do

@@ -8,6 +8,7 @@ mod files;
 mod folders;
 mod moves;
 pub mod reply;
+mod share_page;
 mod shares;
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
 //! Routes of share links: create, list, revoke, and the public `/s/{token}` download.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::content::{parse_range, serve_file};
-use super::{client_ip, json_body, reply, user, with_app};
+use super::{client_ip, json_body, query, reply, share_page, user, with_app};
 use crate::app::App;
 use crate::error::AppResult;
 
@@ -52,6 +53,7 @@ pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app))
         .and(client_ip())
         .and(warp::header::headers_cloned())
+        .and(query())
         .then(download)
         .map(|r: AppResult<Response>| {
             let mut res = reply::respond(r);
@@ -87,7 +89,21 @@ async fn download(
     app: Arc<App>,
     ip: Option<IpAddr>,
     headers: HeaderMap,
+    query: HashMap<String, String>,
 ) -> AppResult<Response> {
+    // A browser opening the link gets a page about the file; its button (`?dl=1`) and
+    // every other client get the bytes. Viewing the page uses no download.
+    let download_asked = query.get("dl").is_some_and(|v| v == "1");
+    if !head
+        && !download_asked
+        && !headers.contains_key(header::RANGE)
+        && share_page::wants_html(&headers)
+    {
+        return Ok(match app.shares.open(&token, ip, false).await {
+            Ok((share, file)) => share_page::page(&share, &file, &token),
+            Err(e) => share_page::error_page(&e),
+        });
+    }
     // A whole download counts; a HEAD or a range that does not start at 0 (a resumed
     // or partial fetch) does not.
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
