@@ -2,7 +2,8 @@
 # A real S3 server for the tests: Garage 2.5.0, single node, on 127.0.0.1.
 #
 #   scripts/s3-server.sh start    install Garage if missing, start it (idempotent), wait until ready
-#   scripts/s3-server.sh env      print the DBX_S3_* exports: eval "$(scripts/s3-server.sh env)"
+#   scripts/s3-server.sh env      print the DBX_S3_* exports and DBX_BLOB_STORE=s3://<bucket>, so that
+#                                 eval "$(scripts/s3-server.sh env)"; dbx-server serve   runs on Garage
 #   scripts/s3-server.sh stop     stop it and remove its state
 #   scripts/s3-server.sh status   say whether it runs
 #
@@ -185,6 +186,7 @@ cmd_env() {
     while IFS= read -r line; do
         [[ -n "$line" ]] && echo "export $line"
     done <"$CREDS_FILE"
+    echo "export DBX_BLOB_STORE=s3://$BUCKET"
 }
 
 cmd_stop() {

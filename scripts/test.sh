@@ -16,6 +16,9 @@ trap cleanup EXIT
 
 scripts/s3-server.sh start
 eval "$(scripts/s3-server.sh env)"
+# Each test picks its blob store itself (DBX_TEST_BLOBS); servers that tests start as child
+# processes keep their embedded default unless a test says otherwise.
+unset DBX_BLOB_STORE
 scripts/pg-server.sh start
 eval "$(scripts/pg-server.sh env)"
 
