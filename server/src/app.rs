@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::config::{ServeArgs, StoreArgs};
 use crate::files::Files;
+use crate::http::client_addr::TrustedProxies;
 use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
@@ -24,6 +25,8 @@ pub struct App {
     pub files: Files,
     pub shares: Shares,
     pub delta: Delta,
+    /// Whose forwarding headers say where a request comes from.
+    pub proxies: TrustedProxies,
 }
 
 /// Opens the metadata repository named by the URL and applies pending migrations.
@@ -60,11 +63,35 @@ fn jwt_secret(args: &ServeArgs) -> anyhow::Result<Vec<u8>> {
     load_or_create_secret(&args.store.data_dir.join("jwt-secret"))
 }
 
+/// The shortest secret file accepted, in bytes: 256 bits of the generated one's 43
+/// base64 characters, or a hand-made one of at least 32 characters.
+const MIN_SECRET_FILE_BYTES: usize = 32;
+
+/// Reads the secret file, refusing one that others may read or that is too short to
+/// resist guessing (anyone who knows it can sign in as every user); makes one if absent.
 fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read_to_string(path) {
-        Ok(s) if !s.trim().is_empty() => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(s) if !s.trim().is_empty() => {
+            let mode = crate::private_fs::mode(path)?;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{} is readable by others (mode {mode:o}): run chmod 600 on it",
+                    path.display()
+                );
+            }
+            let secret = s.trim();
+            if secret.len() < MIN_SECRET_FILE_BYTES {
+                bail!(
+                    "{} holds a secret of {} bytes; it needs at least {MIN_SECRET_FILE_BYTES} \
+                     (delete it to have a random one made)",
+                    path.display(),
+                    secret.len()
+                );
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -74,7 +101,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(crate::private_fs::FILE_MODE)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(secret.as_bytes())?;
@@ -108,7 +135,7 @@ impl RunningServer {
 
 /// Opens everything, binds the listener and starts serving.
 pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&args.store.data_dir)
+    crate::private_fs::create_dir(&args.store.data_dir)
         .with_context(|| format!("creating data dir {}", args.store.data_dir.display()))?;
     let url = args.store.database_url();
     let repo = tokio::task::spawn_blocking(move || open_repository(&url)).await??;
@@ -127,7 +154,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let db = Db::new(repo);
     let waker = crate::sync::pg_waker::for_database_url(&args.store.database_url()).await?;
     let app = Arc::new(App {
-        auth: Auth::new(db.clone(), &secret, args.access_ttl(), args.refresh_ttl()),
+        auth: Auth::new(
+            db.clone(),
+            &secret,
+            args.access_ttl(),
+            args.refresh_policy(),
+            args.registration,
+        ),
         files: Files::new(
             db.clone(),
             blobs.clone(),
@@ -136,6 +169,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         ),
         shares: Shares::new(db.clone(), public_url),
         delta: Delta::new(db.clone(), waker, shutdown.clone()),
+        proxies: TrustedProxies::new(args.trusted_proxies.clone()),
     });
     spawn_housekeeping(
         app.clone(),
@@ -146,12 +180,12 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     );
 
     let routes = crate::http::routes(app);
-    let stop = shutdown.clone();
-    let server = warp::serve(routes)
-        .incoming(listener)
-        .graceful(async move { stop.cancelled().await })
-        .run();
-    let task = tokio::spawn(server);
+    let task = tokio::spawn(crate::http::listener::serve(
+        listener,
+        routes,
+        args.connection_limits(),
+        shutdown.clone(),
+    ));
     Ok(RunningServer {
         addr,
         shutdown,

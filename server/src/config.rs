@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use ipnet::IpNet;
+
+use crate::auth::Registration;
+use crate::http::listener::Limits;
+use crate::metadata::RefreshPolicy;
+
 #[derive(Debug, Parser)]
 #[command(name = "dbx-server", version, about = "The dbx file store server")]
 pub struct Cli {
@@ -24,6 +30,20 @@ pub enum Command {
     Gc(GcArgs),
     /// Compare metadata with the blob store, print what disagrees, exit 1 if anything does.
     Check(StoreArgs),
+    /// Manage accounts (for servers with closed registration).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from the first line of stdin.
+    Add {
+        /// The account's e-mail address.
+        email: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Where metadata and blobs live: shared by every subcommand.
@@ -123,6 +143,31 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "DBX_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl: u64,
+    /// Longest a login lasts, however often its tokens are refreshed, in seconds.
+    #[arg(long, env = "DBX_SESSION_LIFETIME", default_value_t = 90 * 24 * 3600)]
+    pub session_lifetime: u64,
+    /// How long after a refresh its old token may be presented again (a client's own
+    /// race) before that counts as theft and ends the session, in seconds.
+    #[arg(long, env = "DBX_REFRESH_REUSE_GRACE", default_value_t = 10)]
+    pub refresh_reuse_grace: u64,
+    /// Whether anyone may register through the API (closed: `dbx-server user add`).
+    #[arg(long, env = "DBX_REGISTRATION", value_enum, default_value = "open")]
+    pub registration: Registration,
+    /// Reverse proxies (CIDRs, comma-separated) whose Forwarded / X-Forwarded-For headers
+    /// say where a request comes from; nobody else's are believed [default: none]
+    #[arg(long, env = "DBX_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Seconds a client has to send a request's head; also how long a kept-alive
+    /// connection may wait for its next request.
+    #[arg(long, env = "DBX_HEADER_READ_TIMEOUT", default_value_t = 30)]
+    pub header_read_timeout: u64,
+    /// Seconds a request body may stall, or a reply wait for a client that does not read
+    /// it, before the connection is closed.
+    #[arg(long, env = "DBX_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "DBX_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
     /// How old an unreferenced blob must be before the periodic collector removes it, in seconds.
     #[arg(long, env = "DBX_GC_GRACE", default_value_t = 24 * 3600)]
     pub gc_grace: u64,
@@ -141,6 +186,13 @@ impl std::fmt::Debug for ServeArgs {
             .field("public_url", &self.public_url)
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("registration", &self.registration)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
             .field("gc_grace", &self.gc_grace)
             .finish()
     }
@@ -167,8 +219,22 @@ impl ServeArgs {
         Duration::from_secs(self.access_token_ttl)
     }
 
-    pub fn refresh_ttl(&self) -> Duration {
-        Duration::from_secs(self.refresh_token_ttl)
+    pub fn connection_limits(&self) -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
+    pub fn refresh_policy(&self) -> RefreshPolicy {
+        // Capped at a century, so that no date arithmetic on them can overflow.
+        let secs = |s: u64| chrono::Duration::seconds(s.min(100 * 365 * 24 * 3600) as i64);
+        RefreshPolicy {
+            ttl: secs(self.refresh_token_ttl),
+            session_lifetime: secs(self.session_lifetime),
+            reuse_grace: secs(self.refresh_reuse_grace),
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub enum AppError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
@@ -40,6 +42,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => ErrorCode::InvalidRequest,
             AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Gone(_) => ErrorCode::Gone,
@@ -89,6 +92,12 @@ impl From<BlobError> for AppError {
 impl From<dbx_shared::names::NameError> for AppError {
     fn from(e: dbx_shared::names::NameError) -> Self {
         AppError::BadRequest(e.to_string())
+    }
+}
+
+impl From<crate::auth::password::QueueGone> for AppError {
+    fn from(e: crate::auth::password::QueueGone) -> Self {
+        AppError::Internal(e.to_string())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod metadata;
+pub mod private_fs;
 pub mod sharing;
 pub mod storage;
 pub mod sync;

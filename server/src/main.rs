@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dbx_server::app::{open_blobs, open_repository, start};
-use dbx_server::config::{Cli, Command, StoreArgs};
+use dbx_server::config::{Cli, Command, StoreArgs, UserCommand};
 use dbx_server::metadata::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 }
 
 async fn open_db(store: &StoreArgs) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&store.data_dir)?;
+    dbx_server::private_fs::create_dir(&store.data_dir)?;
     let url = store.database_url();
     let repo = tokio::task::spawn_blocking(move || open_repository(&url)).await??;
     Ok(Db::new(repo))
@@ -78,6 +78,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::User(UserCommand::Add { email, store }) => {
+            let password = read_password()?;
+            let db = open_db(&store).await?;
+            let hashing = dbx_server::auth::password::HashQueue::per_cpu();
+            let user = dbx_server::auth::create_account(&db, &hashing, &email, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("added {} ({})", user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(store) => {
             let db = open_db(&store).await?;
             let blobs = open_blobs(&store).await?;
@@ -96,6 +106,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// The password: the first line of stdin, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        anyhow::bail!(
+            "give the password on stdin (e.g. `echo \"$PASSWORD\" | dbx-server user add EMAIL`)"
+        );
+    }
+    Ok(password)
 }
 
 async fn wait_for_signal() {

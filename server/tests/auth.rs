@@ -243,3 +243,117 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let r = srv.req(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+async fn refresh_with(srv: &TestServer, token: &str) -> reqwest::Response {
+    srv.req(Method::POST, "/api/v1/auth/refresh")
+        .json(&json!({"refresh_token": token}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn next_refresh(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["refresh_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_replayed_refresh_token_ends_the_session_after_the_grace() {
+    // Past the grace: whoever presents a rotated token again (a thief, or the owner
+    // after the thief) ends the session for both.
+    let srv = TestServer::start_with(|a| a.refresh_reuse_grace = 0).await;
+    let u = srv.user().await;
+    let t2 = next_refresh(refresh_with(&srv, &u.refresh).await).await;
+    expect_error(refresh_with(&srv, &u.refresh).await, 401, "unauthorized").await;
+    expect_error(refresh_with(&srv, &t2).await, 401, "unauthorized").await;
+    // A new login is a new session.
+    let again = srv
+        .req(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": u.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let fresh = next_refresh(again).await;
+    next_refresh(refresh_with(&srv, &fresh).await).await;
+}
+
+#[tokio::test]
+async fn within_the_grace_a_replay_is_refused_but_the_session_lives_on() {
+    // The client's own race: two refreshes of one token at once. One wins; the other is
+    // refused (the old token stops working) without ending the winner's session.
+    let srv = TestServer::start().await;
+    let u = srv.user().await;
+    let (a, b) = tokio::join!(
+        refresh_with(&srv, &u.refresh),
+        refresh_with(&srv, &u.refresh)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401]);
+    let winner = if a.status() == 200 { a } else { b };
+    let t2 = next_refresh(winner).await;
+    expect_error(refresh_with(&srv, &u.refresh).await, 401, "unauthorized").await;
+    next_refresh(refresh_with(&srv, &t2).await).await;
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime() {
+    let srv = TestServer::start_with(|a| a.session_lifetime = 2).await;
+    let u = srv.user().await;
+    let t2 = next_refresh(refresh_with(&srv, &u.refresh).await).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    expect_error(refresh_with(&srv, &t2).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn closed_registration_refuses_sign_ups() {
+    let srv =
+        TestServer::start_with(|a| a.registration = dbx_server::auth::Registration::Closed).await;
+    let r = srv
+        .req(Method::POST, "/api/v1/auth/register")
+        .json(&json!({"email": "new@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 403, "forbidden").await;
+    let r = srv
+        .req(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": "new@example.com", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_lock_the_owner_out() {
+    let srv = TestServer::start().await;
+    let u = srv.user().await;
+    let stranger = reqwest::Client::builder()
+        .local_address(Some("127.0.0.9".parse().unwrap()))
+        .build()
+        .unwrap();
+    let mut locked = false;
+    for _ in 0..30 {
+        let r = stranger
+            .post(srv.url("/api/v1/auth/login"))
+            .json(&json!({"email": u.email, "password": "guess guess"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            locked = true;
+            break;
+        }
+    }
+    assert!(locked, "the stranger is throttled");
+    // The owner, from their own address, still gets in.
+    let r = srv
+        .req(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": u.email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

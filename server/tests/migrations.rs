@@ -153,10 +153,15 @@ fn check_upgraded(repo: &dyn Repository) {
     assert_eq!((share.download_count, share.max_downloads), (3, Some(10)));
     assert_eq!(target, Some(file.clone()));
     let t = chrono::Utc::now();
-    let owner = repo
-        .rotate_refresh_token("rt-hash", "rt-next", t + chrono::Duration::days(1), t)
+    let policy = dbx_server::metadata::RefreshPolicy {
+        ttl: chrono::Duration::days(1),
+        session_lifetime: chrono::Duration::days(90),
+        reuse_grace: chrono::Duration::seconds(10),
+    };
+    let rotation = repo
+        .rotate_refresh_token("rt-hash", "rt-next", &policy, t)
         .expect("rotate");
-    assert_eq!(owner.as_deref(), Some("u-1"));
+    assert_eq!(rotation.issued_to(), Some("u-1"));
 
     let log = repo.changes_since("u-1", 0, 100).expect("log");
     let ops: Vec<(i64, ChangeOp)> = log.iter().map(|c| (c.seq, c.op)).collect();

@@ -23,8 +23,8 @@ use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
-    ChangeRow, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare, RepoError,
-    Repository, UserRow,
+    ChangeRow, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare, RefreshPolicy,
+    RepoError, Repository, Rotation, UserRow,
 };
 use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
 use dbx_server::sync::ChangeWaker;
@@ -175,54 +175,103 @@ fn users(repo: &Repo) {
     assert_eq!(repo.usage_bytes(&u.id).expect("usage"), 8);
 }
 
+fn policy(grace_secs: i64) -> RefreshPolicy {
+    RefreshPolicy {
+        ttl: chrono::Duration::days(30),
+        session_lifetime: chrono::Duration::days(90),
+        reuse_grace: chrono::Duration::seconds(grace_secs),
+    }
+}
+
+fn rotated(u: &UserRow) -> Rotation {
+    Rotation::Rotated {
+        user_id: u.id.clone(),
+    }
+}
+
 fn refresh_tokens(repo: &Repo) {
     let u = user(repo);
     let t = now();
-    let later = t + chrono::Duration::days(30);
-    repo.add_refresh_token(&u.id, "t1", later).expect("add");
+    let p = policy(10);
+    let secs = chrono::Duration::seconds;
+    repo.add_refresh_token(&u.id, "t1", &p, t).expect("add");
+    let rotate =
+        |old: &str, new: &str, at| repo.rotate_refresh_token(old, new, &p, at).expect("rotate");
+    assert_eq!(rotate("t1", "t2", t), rotated(&u));
+    // The client's own race: the old token again, moments later, is refused, and the
+    // session lives on.
     assert_eq!(
-        repo.rotate_refresh_token("t1", "t2", later, t)
-            .expect("rotate"),
-        Some(u.id.clone())
-    );
-    // The old token is dead once rotated.
-    assert_eq!(
-        repo.rotate_refresh_token("t1", "t3", later, t)
-            .expect("rotate"),
-        None
+        rotate("t1", "t3", t + secs(5)),
+        Rotation::Stale {
+            user_id: u.id.clone()
+        }
     );
     assert_eq!(
-        repo.rotate_refresh_token("t2", "t4", later, t)
-            .expect("rotate"),
-        Some(u.id.clone())
+        rotate("t3", "x", t + secs(6)),
+        Rotation::Refused,
+        "never issued"
     );
+    assert_eq!(rotate("t2", "t4", t + secs(20)), rotated(&u));
+    // A rotated token past the grace: stolen. The whole session ends, for every holder.
+    assert_eq!(
+        rotate("t1", "t6", t + secs(30)),
+        Rotation::ReuseDetected {
+            user_id: u.id.clone()
+        }
+    );
+    for gone in ["t4", "t6"] {
+        assert_eq!(rotate(gone, "x", t + secs(31)), Rotation::Refused, "{gone}");
+    }
+    assert_eq!(rotate("t1", "t7", t + secs(32)), Rotation::Refused);
+
     // Expired.
-    repo.add_refresh_token(&u.id, "t5", t - chrono::Duration::seconds(1))
+    let expiring = RefreshPolicy { ttl: secs(60), ..p };
+    repo.add_refresh_token(&u.id, "e1", &expiring, t)
         .expect("add");
     assert_eq!(
-        repo.rotate_refresh_token("t5", "t6", later, t)
+        repo.rotate_refresh_token("e1", "e2", &expiring, t + secs(60))
             .expect("rotate"),
-        None
+        Rotation::Refused
     );
-    // Revoked: only by its owner.
+
+    // The absolute lifetime: refreshing keeps a session alive only until then.
+    let short = RefreshPolicy {
+        ttl: secs(60),
+        session_lifetime: secs(100),
+        reuse_grace: secs(1),
+    };
+    repo.add_refresh_token(&u.id, "s1", &short, t).expect("add");
+    assert_eq!(
+        repo.rotate_refresh_token("s1", "s2", &short, t + secs(50))
+            .expect("rotate"),
+        rotated(&u)
+    );
+    assert_eq!(
+        repo.rotate_refresh_token("s2", "s3", &short, t + secs(99))
+            .expect("rotate"),
+        rotated(&u)
+    );
+    assert_eq!(
+        repo.rotate_refresh_token("s3", "s4", &short, t + secs(100))
+            .expect("rotate"),
+        Rotation::Refused
+    );
+
+    // Logout ends the session (every token of it), and only the owner's.
+    repo.add_refresh_token(&u.id, "l1", &p, t).expect("add");
+    assert_eq!(rotate("l1", "l2", t), rotated(&u));
     let other = repo
         .create_user("other@example.com", "phc", t)
         .expect("other user");
     assert!(!repo
-        .revoke_refresh_token(&other.id, "t4", t)
+        .revoke_refresh_token(&other.id, "l2", t)
         .expect("revoke"));
-    assert!(repo.revoke_refresh_token(&u.id, "t4", t).expect("revoke"));
-    assert!(!repo.revoke_refresh_token(&u.id, "t4", t).expect("revoke"));
-    assert_eq!(
-        repo.rotate_refresh_token("t4", "t7", later, t)
-            .expect("rotate"),
-        None
-    );
-    assert_eq!(
-        repo.rotate_refresh_token("unknown", "t8", later, t)
-            .expect("rotate"),
-        None
-    );
+    assert!(repo.revoke_refresh_token(&u.id, "l2", t).expect("revoke"));
+    assert!(!repo.revoke_refresh_token(&u.id, "l2", t).expect("revoke"));
+    for gone in ["l1", "l2"] {
+        assert_eq!(rotate(gone, "x", t + secs(2)), Rotation::Refused, "{gone}");
+    }
+    assert_eq!(rotate("unknown", "t8", t), Rotation::Refused);
     assert!(!repo
         .revoke_refresh_token(&u.id, "unknown", t)
         .expect("revoke"));
@@ -889,8 +938,10 @@ fn concurrent_share_downloads_and_rotations(repo: &Repo) {
     let share = repo
         .create_share(&u.id, &new_share(&file.id, "tok", Some(5)), now())
         .expect("share");
-    let later = now() + chrono::Duration::days(1);
-    repo.add_refresh_token(&u.id, "old", later).expect("token");
+    // No grace: every presentation after the first is a replay.
+    let p = policy(0);
+    repo.add_refresh_token(&u.id, "old", &p, now())
+        .expect("token");
     let start = Arc::new(Barrier::new(THREADS));
     let threads: Vec<_> = (0..THREADS)
         .map(|i| {
@@ -898,10 +949,10 @@ fn concurrent_share_downloads_and_rotations(repo: &Repo) {
             thread::spawn(move || {
                 start.wait();
                 let counted = repo.count_share_download(&share_id).expect("count");
-                let rotated = repo
-                    .rotate_refresh_token("old", &format!("new{i}"), later, now())
+                let rotation = repo
+                    .rotate_refresh_token("old", &format!("new{i}"), &p, now())
                     .expect("rotate");
-                (counted, rotated.is_some())
+                (counted, matches!(rotation, Rotation::Rotated { .. }))
             })
         })
         .collect();

@@ -1,7 +1,16 @@
-//! Name and path rules of API.md: NFC, 1–255 bytes, no `/`, NUL or control characters,
-//! not `.` or `..`; names compare case-insensitively within a folder.
+//! Name and path rules of API.md: NFC, 1–255 bytes, no `/`, NUL, control or invisible
+//! format characters, not `.` or `..`; a path at most 256 names deep and 4,096 bytes long;
+//! names compare case-insensitively within a folder.
 
+use unicode_general_category::{get_general_category, GeneralCategory};
 use unicode_normalization::UnicodeNormalization;
+
+/// The most names a path may hold: deeper trees are refused (one upload would otherwise
+/// create thousands of folders in one transaction).
+pub const MAX_DEPTH: usize = 256;
+
+/// The longest path, in bytes of UTF-8, leading `/` included.
+pub const MAX_PATH_BYTES: usize = 4096;
 
 /// Why a name or path was refused; the text is the API's error message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,8 +23,14 @@ pub enum NameError {
     Dots,
     #[error("a name must not contain '/', NUL or control characters")]
     BadCharacter,
+    #[error("a name must not contain invisible format characters (bidi controls, zero-width characters)")]
+    InvisibleCharacter,
     #[error("a path must start with '/'")]
     NotAbsolute,
+    #[error("a path must be at most 256 folders deep")]
+    TooDeep,
+    #[error("a path must be at most 4096 bytes long")]
+    PathTooLong,
 }
 
 /// Checks a name and returns its NFC form.
@@ -33,7 +48,27 @@ pub fn normalize_name(name: &str) -> Result<String, NameError> {
     if nfc.chars().any(|c| c == '/' || c.is_control()) {
         return Err(NameError::BadCharacter);
     }
+    // Category Cf (format): bidi overrides that make "txt.exe" read as "exe.txt",
+    // zero-width spaces and joiners that make two different names look the same.
+    if nfc
+        .chars()
+        .any(|c| get_general_category(c) == GeneralCategory::Format)
+    {
+        return Err(NameError::InvisibleCharacter);
+    }
     Ok(nfc)
+}
+
+/// Refuses a path (`/a/b`, as built from normalized names) past [`MAX_DEPTH`] names or
+/// [`MAX_PATH_BYTES`] bytes.
+pub fn check_path_bounds(path: &str) -> Result<(), NameError> {
+    if path.matches('/').count() > MAX_DEPTH {
+        return Err(NameError::TooDeep);
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(NameError::PathTooLong);
+    }
+    Ok(())
 }
 
 /// The key under which names are unique in a folder: case folded, so `A.txt` and
@@ -42,14 +77,22 @@ pub fn name_key(normalized: &str) -> String {
     normalized.to_lowercase()
 }
 
-/// Splits `/a/b/c` into its normalized names; `/` is the empty list.
+/// Splits `/a/b/c` into its normalized names; `/` is the empty list. The bounds are
+/// checked before any name is, so a huge path costs little to refuse.
 pub fn parse_path(path: &str) -> Result<Vec<String>, NameError> {
     let rest = path.strip_prefix('/').ok_or(NameError::NotAbsolute)?;
     if rest.is_empty() {
         return Ok(Vec::new());
     }
     let rest = rest.strip_suffix('/').unwrap_or(rest);
-    rest.split('/').map(normalize_name).collect()
+    check_path_bounds(path.strip_suffix('/').unwrap_or(path))?;
+    let names = rest
+        .split('/')
+        .map(normalize_name)
+        .collect::<Result<Vec<_>, _>>()?;
+    // NFC can lengthen a name: check the normalized path too.
+    check_path_bounds(&format!("/{}", names.join("/")))?;
+    Ok(names)
 }
 
 /// Joins a parent path and a child name.
@@ -82,6 +125,35 @@ mod tests {
         assert_eq!(normalize_name("a\nb"), Err(NameError::BadCharacter));
         assert_eq!(normalize_name(&"x".repeat(256)), Err(NameError::TooLong));
         assert!(normalize_name(&"x".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn rejects_invisible_format_characters() {
+        for c in [
+            '\u{202E}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{2066}', '\u{AD}',
+        ] {
+            assert_eq!(
+                normalize_name(&format!("a{c}b.txt")),
+                Err(NameError::InvisibleCharacter),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert!(normalize_name("emoji \u{1F600} and 日本語.txt").is_ok());
+    }
+
+    #[test]
+    fn bounds_path_depth_and_length() {
+        let deep = |n: usize| "/a".repeat(n);
+        assert_eq!(parse_path(&deep(256)).map(|v| v.len()), Ok(256));
+        assert_eq!(parse_path(&deep(257)), Err(NameError::TooDeep));
+        assert_eq!(parse_path(&deep(6000)), Err(NameError::TooDeep));
+        let name = "x".repeat(200);
+        let long = |n: usize| format!("/{name}").repeat(n);
+        assert!(parse_path(&long(20)).is_ok(), "4020 bytes");
+        assert_eq!(parse_path(&long(21)), Err(NameError::PathTooLong));
+        assert_eq!(check_path_bounds(&deep(256)), Ok(()));
+        assert_eq!(check_path_bounds(&deep(257)), Err(NameError::TooDeep));
     }
 
     #[test]

@@ -12,17 +12,38 @@ use chrono::Utc;
 use dbx_shared::api::{TokenReply, User};
 
 use crate::error::{AppError, AppResult};
-use crate::metadata::{Db, UserRow};
-use throttle::Throttle;
+use crate::metadata::{Db, RefreshPolicy, Rotation, UserRow};
+use password::HashQueue;
+use throttle::{rate_key, Throttle};
 use tokens::{random_token, token_hash, JwtKeys};
+
+/// Whether anyone may create an account through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Registration {
+    Open,
+    /// Accounts are made by the administrator (`dbx-server user add`).
+    Closed,
+}
 
 pub struct Auth {
     db: Db,
     keys: JwtKeys,
     access_ttl: Duration,
-    refresh_ttl: Duration,
-    by_account: Throttle<String>,
+    refresh: RefreshPolicy,
+    registration: Registration,
+    hashing: HashQueue,
+    /// Login attempts per account *and* address: a stranger guessing one account's
+    /// password from elsewhere uses up their own budget, never the owner's.
+    by_account: Throttle<(String, IpAddr)>,
     by_addr: Throttle<IpAddr>,
+    registrations: Throttle<IpAddr>,
+}
+
+/// The key for an unknown peer (no socket address): all of them share one budget.
+const NO_ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+fn limited(retry_after_secs: u64) -> AppError {
+    AppError::RateLimited { retry_after_secs }
 }
 
 const BAD_CREDENTIALS: &str = "wrong e-mail or password";
@@ -62,35 +83,68 @@ fn check_password_shape(password: &str) -> AppResult<()> {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
-    Ok(tokio::task::spawn_blocking(f).await?)
+/// Creates an account, whatever the registration setting (also `dbx-server user add`).
+pub async fn create_account(
+    db: &Db,
+    hashing: &HashQueue,
+    email: &str,
+    password: &str,
+) -> AppResult<UserRow> {
+    let email = normalize_email(email)?;
+    check_password_shape(password)?;
+    let phc = hashing
+        .hash(password.to_string())
+        .await?
+        .map_err(AppError::internal)?;
+    Ok(db
+        .run(move |r| r.create_user(&email, &phc, Utc::now()))
+        .await?)
 }
 
 impl Auth {
-    pub fn new(db: Db, secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        secret: &[u8],
+        access_ttl: Duration,
+        refresh: RefreshPolicy,
+        registration: Registration,
+    ) -> Self {
         Auth {
             db,
             keys: JwtKeys::new(secret),
             access_ttl,
-            refresh_ttl,
+            refresh,
+            registration,
             // Ten guesses at once per account, then one every six seconds: a password
             // cannot be tried at line speed, and a mistyping person is rarely slowed.
             by_account: Throttle::new(10, Duration::from_secs(6)),
             by_addr: Throttle::new(30, Duration::from_secs(2)),
+            hashing: HashQueue::per_cpu(),
+            // A household or an office behind one address can sign up a handful of
+            // people at once; a script cannot mint thousands of accounts.
+            registrations: Throttle::new(20, Duration::from_secs(60)),
         }
     }
 
-    pub async fn register(&self, email: &str, password: &str) -> AppResult<UserRow> {
-        let email = normalize_email(email)?;
-        check_password_shape(password)?;
-        let password = password.to_string();
-        let phc = blocking(move || password::hash(&password))
-            .await?
-            .map_err(AppError::internal)?;
-        Ok(self
-            .db
-            .run(move |r| r.create_user(&email, &phc, Utc::now()))
-            .await?)
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        addr: Option<IpAddr>,
+    ) -> AppResult<UserRow> {
+        if self.registration == Registration::Closed {
+            return Err(AppError::Forbidden(
+                "registration is closed on this server: ask its administrator for an account"
+                    .into(),
+            ));
+        }
+        let ip = addr.map_or(NO_ADDR, rate_key);
+        self.registrations.check(&ip).map_err(limited)?;
+        self.add_user(email, password).await
+    }
+
+    async fn add_user(&self, email: &str, password: &str) -> AppResult<UserRow> {
+        create_account(&self.db, &self.hashing, email, password).await
     }
 
     pub async fn login(
@@ -100,26 +154,17 @@ impl Auth {
         addr: Option<IpAddr>,
     ) -> AppResult<TokenReply> {
         let email = email.trim().to_lowercase();
-        if let Some(ip) = addr {
-            self.by_addr.check(&ip).map_err(|s| AppError::RateLimited {
-                retry_after_secs: s,
-            })?;
-        }
+        let ip = addr.map_or(NO_ADDR, rate_key);
+        self.by_addr.check(&ip).map_err(limited)?;
         // Keyed on the e-mail as typed, whether or not it exists, so the limit itself
         // reveals nothing about which accounts exist.
         self.by_account
-            .check(&email)
-            .map_err(|s| AppError::RateLimited {
-                retry_after_secs: s,
-            })?;
+            .check(&(email.clone(), ip))
+            .map_err(limited)?;
         let lookup = email.clone();
         let user = self.db.run(move |r| r.user_by_email(&lookup)).await?;
-        let password = password.to_string();
-        let phc = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_else(|| password::dummy_hash().to_string());
-        let ok = blocking(move || password::verify(&password, &phc)).await?;
+        let phc = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = self.hashing.verify(password.to_string(), phc).await?;
         match user {
             Some(user) if ok => self.issue(user).await,
             _ => Err(AppError::Unauthorized(BAD_CREDENTIALS.into())),
@@ -130,11 +175,20 @@ impl Auth {
         let old = token_hash(refresh_token);
         let new = random_token().map_err(AppError::internal)?;
         let new_hash = token_hash(&new);
-        let expires = Utc::now() + self.refresh_ttl;
-        let owner = self
+        let policy = self.refresh;
+        let rotation = self
             .db
-            .run(move |r| r.rotate_refresh_token(&old, &new_hash, expires, Utc::now()))
-            .await?
+            .run(move |r| r.rotate_refresh_token(&old, &new_hash, &policy, Utc::now()))
+            .await?;
+        if let Rotation::ReuseDetected { user_id } = &rotation {
+            tracing::warn!(
+                user = %user_id,
+                "a rotated refresh token was presented again: the session is revoked"
+            );
+        }
+        let owner = rotation
+            .issued_to()
+            .map(str::to_string)
             .ok_or_else(|| AppError::Unauthorized("the refresh token is not valid".into()))?;
         let user = self
             .db
@@ -176,15 +230,16 @@ impl Auth {
     pub fn shrink_throttles(&self) {
         self.by_account.shrink();
         self.by_addr.shrink();
+        self.registrations.shrink();
     }
 
     async fn issue(&self, user: UserRow) -> AppResult<TokenReply> {
         let token = random_token().map_err(AppError::internal)?;
         let hash = token_hash(&token);
-        let expires = Utc::now() + self.refresh_ttl;
+        let policy = self.refresh;
         let user_id = user.id.clone();
         self.db
-            .run(move |r| r.add_refresh_token(&user_id, &hash, expires))
+            .run(move |r| r.add_refresh_token(&user_id, &hash, &policy, Utc::now()))
             .await?;
         self.reply(user, token)
     }

@@ -18,12 +18,13 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_app(app.clone()))
         .and(json_body())
+        .and(client_ip(&app))
         .then(register);
     let login = warp::path!("auth" / "login")
         .and(warp::post())
         .and(with_app(app.clone()))
         .and(json_body())
-        .and(client_ip())
+        .and(client_ip(&app))
         .then(login);
     let refresh = warp::path!("auth" / "refresh")
         .and(warp::post())
@@ -54,8 +55,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn register(app: Arc<App>, body: Credentials) -> AppResult<Response> {
-    let user = app.auth.register(&body.email, &body.password).await?;
+async fn register(app: Arc<App>, body: Credentials, ip: Option<IpAddr>) -> AppResult<Response> {
+    let user = app.auth.register(&body.email, &body.password, ip).await?;
     Ok(reply::json(
         StatusCode::CREATED,
         &RegisterReply {

@@ -120,7 +120,27 @@ pub async fn serve_file(
         &content_disposition(&file.name),
     );
     set(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    isolate(&mut res);
     Ok(res)
+}
+
+/// Served bytes are the users' (or strangers', through a link), never the server's: should
+/// a browser render them anyway (an HTML file opened inline), they run no script, load
+/// nothing and get an opaque origin, and other sites cannot embed them.
+/// A reply that set its own policy (the share page, which needs its style) keeps it.
+pub fn isolate(res: &mut Response) {
+    if !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            res,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        );
+    }
+    set(
+        res,
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
 }
 
 #[cfg(test)]

@@ -2,10 +2,12 @@
 //! recovery function that gives every rejection the JSON error shape.
 
 mod auth;
+pub mod client_addr;
 mod content;
 mod delta;
 mod files;
 mod folders;
+pub mod listener;
 mod moves;
 pub mod reply;
 mod share_page;
@@ -93,9 +95,18 @@ where
     Ok(out)
 }
 
-/// The client's IP address, for rate limits.
-pub fn client_ip() -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Clone {
-    warp::addr::remote().map(|a: Option<std::net::SocketAddr>| a.map(|a| a.ip()))
+/// The client's IP address, for rate limits: the peer's, or what a trusted proxy says.
+pub fn client_ip(
+    app: &Arc<App>,
+) -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Clone {
+    let app = app.clone();
+    warp::ext::optional::<listener::PeerAddr>()
+        .and(warp::header::headers_cloned())
+        .map(
+            move |peer: Option<listener::PeerAddr>, headers: warp::http::HeaderMap| {
+                peer.map(|p| app.proxies.client(p.0, &headers))
+            },
+        )
 }
 
 /// Every route of the server.
@@ -119,7 +130,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let log = warp::log::custom(|info| {
         tracing::info!(
             method = %info.method(),
-            path = info.path(),
+            path = loggable_path(info.path()),
             status = info.status().as_u16(),
             ms = info.elapsed().as_millis() as u64,
             "request"
@@ -135,6 +146,16 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .with(log)
         .map(Reply::into_response)
         .boxed()
+}
+
+/// The path as the request log shows it: a share token is a password for its file, and
+/// logs are read by more people than links are sent to.
+fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/s/") {
+        "/s/<redacted>"
+    } else {
+        path
+    }
 }
 
 /// Gives every rejection API.md's error shape.

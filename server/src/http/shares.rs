@@ -10,10 +10,11 @@ use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::content::{parse_range, serve_file};
+use super::content::{isolate, parse_range, serve_file};
 use super::{client_ip, json_body, query, reply, share_page, user, with_app};
 use crate::app::App;
 use crate::error::AppResult;
+use crate::sharing::counts_as_download;
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("shares")
@@ -50,13 +51,14 @@ pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 .or(warp::head().map(|| true))
                 .unify(),
         )
+        .and(client_ip(&app))
         .and(with_app(app))
-        .and(client_ip())
         .and(warp::header::headers_cloned())
         .and(query())
         .then(download)
         .map(|r: AppResult<Response>| {
             let mut res = reply::respond(r);
+            isolate(&mut res);
             let h = res.headers_mut();
             h.insert(
                 header::REFERRER_POLICY,
@@ -86,8 +88,8 @@ async fn revoke(id: String, app: Arc<App>, user: String) -> AppResult<Response> 
 async fn download(
     token: String,
     head: bool,
-    app: Arc<App>,
     ip: Option<IpAddr>,
+    app: Arc<App>,
     headers: HeaderMap,
     query: HashMap<String, String>,
 ) -> AppResult<Response> {
@@ -99,19 +101,18 @@ async fn download(
         && !headers.contains_key(header::RANGE)
         && share_page::wants_html(&headers)
     {
-        return Ok(match app.shares.open(&token, ip, false).await {
+        return Ok(match app.shares.open(&token, ip).await {
             Ok((share, file)) => share_page::page(&share, &file, &token),
             Err(e) => share_page::error_page(&e),
         });
     }
-    // A whole download counts; a HEAD or a range that does not start at 0 (a resumed
-    // or partial fetch) does not.
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let starts_at_zero = parse_range(range, u64::MAX)
-        .ok()
-        .flatten()
-        .is_none_or(|r| r.start == 0);
-    let count = !head && starts_at_zero;
-    let (_, file) = app.shares.open(&token, ip, count).await?;
+    let (share, file) = app.shares.open(&token, ip).await?;
+    // The range against the file's real size: `bytes=-N` may well cover all of it.
+    let size = file.content.as_ref().map_or(0, |c| c.size);
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = parse_range(range_header, size)?;
+    if !head && counts_as_download(&share, range) {
+        app.shares.take_download(&share).await?;
+    }
     serve_file(&app, &file, &headers, head).await
 }

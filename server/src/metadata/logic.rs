@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
-use dbx_shared::names::{join, name_key};
+use dbx_shared::names::{check_path_bounds, join, name_key};
 
 use super::model::*;
 use super::{RepoError, RepoResult};
@@ -99,6 +99,15 @@ pub(crate) fn parent_folder(
     }
 }
 
+/// The path of a new entry named `name` in `parent_path`, within the depth and length
+/// bounds (a folder id lets a client go deeper one level at a time, past any path check
+/// at the door).
+fn child_path(parent_path: &str, name: &str) -> RepoResult<String> {
+    let path = join(parent_path, name);
+    check_path_bounds(&path).map_err(|e| RepoError::Invalid(e.to_string()))?;
+    Ok(path)
+}
+
 fn new_folder(
     s: &mut impl Store,
     user_id: &str,
@@ -112,7 +121,7 @@ fn new_folder(
         user_id: user_id.to_string(),
         parent_id,
         name: name.to_string(),
-        path: join(&parent_path, name),
+        path: child_path(&parent_path, name)?,
         kind: EntryKind::Folder,
         content: None,
         created_at: now,
@@ -186,7 +195,7 @@ pub(crate) fn put_file(
             name.clone(),
         ),
     };
-    let path = join(&parent.1, &name);
+    let path = child_path(&parent.1, &name)?;
     let content = |version| FileContent {
         size: w.size,
         mime_type: w.mime_type.clone(),

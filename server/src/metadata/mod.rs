@@ -9,12 +9,14 @@ mod db;
 mod logic;
 pub mod model;
 pub mod postgres;
+pub mod sessions;
 pub mod sqlite;
 
 use chrono::{DateTime, Utc};
 
 pub use db::Db;
 pub use model::*;
+pub use sessions::{RefreshPolicy, Rotation};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RepoError {
@@ -51,22 +53,26 @@ pub trait Repository: Send + Sync + 'static {
     fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>>;
     /// Sum of the sizes of the user's live files.
     fn usage_bytes(&self, user_id: &str) -> RepoResult<u64>;
+    /// Starts a session (a login) with its first refresh token.
     fn add_refresh_token(
         &self,
         user_id: &str,
         token_hash: &str,
-        expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
+        now: DateTime<Utc>,
     ) -> RepoResult<()>;
-    /// Atomically retires a live refresh token and stores its successor; returns the
-    /// owner, or `None` when the old token is unknown, expired or already used.
+    /// Presents a refresh token, atomically: a live one is retired and `new_hash` stored
+    /// as its successor; a rotated one presented again revokes its whole session, unless
+    /// within the policy's grace (see [`sessions`]).
     fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: &str,
-        new_expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<String>>;
-    /// Retires one of this user's refresh tokens; true when it was live.
+    ) -> RepoResult<Rotation>;
+    /// Ends the session of one of this user's refresh tokens (every token rotated from the
+    /// same login); true when a live token was retired.
     fn revoke_refresh_token(
         &self,
         user_id: &str,

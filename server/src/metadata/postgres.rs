@@ -24,11 +24,13 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use super::logic::{self, Store};
 use super::model::*;
+use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_moves.sql"),
+    include_str!("../../../migrations/postgres/0003_refresh_token_families.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -386,6 +388,85 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 }
 
+impl<C: GenericClient> TokenStore for Pg<'_, C> {
+    /// `FOR UPDATE`: a concurrent presentation of the same token waits for this
+    /// transaction and then sees what it did.
+    fn token_for_update(&mut self, token_hash: &str) -> RepoResult<Option<StoredToken>> {
+        let row = self
+            .0
+            .query_opt(
+                "SELECT user_id, family_id, session_started_at, expires_at, retired_at, rotated_at \
+                 FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+                &[&token_hash],
+            )
+            .map_err(backend)?;
+        one(row, |r| {
+            Ok(StoredToken {
+                user_id: r.try_get(0)?,
+                family_id: r.try_get(1)?,
+                session_started_at: from_millis(r.try_get(2)?),
+                expires_at: from_millis(r.try_get(3)?),
+                retired_at: r.try_get::<_, Option<i64>>(4)?.map(from_millis),
+                rotated_at: r.try_get::<_, Option<i64>>(5)?.map(from_millis),
+            })
+        })
+    }
+
+    fn family_live(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<bool> {
+        self.0
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 \
+                 AND retired_at IS NULL AND expires_at > $2)",
+                &[&family_id, &to_millis(now)],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)
+    }
+
+    fn insert_token(&mut self, token_hash: &str, t: &StoredToken) -> RepoResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, session_started_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &token_hash,
+                    &t.user_id,
+                    &t.family_id,
+                    &to_millis(t.session_started_at),
+                    &to_millis(t.expires_at),
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_token(
+        &mut self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        rotated: bool,
+    ) -> RepoResult<()> {
+        let now = to_millis(now);
+        self.0
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = $2, rotated_at = $3 \
+                 WHERE token_hash = $1 AND retired_at IS NULL",
+                &[&token_hash, &now, &rotated.then_some(now)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_family(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<u64> {
+        self.0
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = $2 WHERE family_id = $1 AND retired_at IS NULL",
+                &[&family_id, &to_millis(now)],
+            )
+            .map_err(backend)
+    }
+}
+
 pub struct PgRepo {
     /// Always `Some` until `drop`, which takes it to close the connections off the runtime.
     pool: Option<Pool<Manager>>,
@@ -572,46 +653,20 @@ impl Repository for PgRepo {
         &self,
         user_id: &str,
         token_hash: &str,
-        expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
+        now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.conn()?
-            .execute(
-                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-                &[&token_hash, &user_id, &to_millis(expires_at)],
-            )
-            .map_err(backend)?;
-        Ok(())
+        self.write(|tx| sessions::start(&mut Pg(tx), user_id, token_hash, policy, now))
     }
 
     fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: &str,
-        new_expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<String>> {
-        self.write(|tx| {
-            // A concurrent rotation of the same token waits for this row lock and then
-            // finds it retired: exactly one of them wins.
-            let owner: Option<String> = tx
-                .query_opt(
-                    "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 \
-                     AND retired_at IS NULL AND expires_at > $2 RETURNING user_id",
-                    &[&old_hash, &to_millis(now)],
-                )
-                .map_err(backend)?
-                .map(|r| r.try_get(0))
-                .transpose()
-                .map_err(backend)?;
-            if let Some(user_id) = &owner {
-                tx.execute(
-                    "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-                    &[&new_hash, user_id, &to_millis(new_expires_at)],
-                )
-                .map_err(backend)?;
-            }
-            Ok(owner)
-        })
+    ) -> RepoResult<Rotation> {
+        self.write(|tx| sessions::rotate(&mut Pg(tx), old_hash, new_hash, policy, now))
     }
 
     fn revoke_refresh_token(
@@ -620,15 +675,7 @@ impl Repository for PgRepo {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> RepoResult<bool> {
-        let n = self
-            .conn()?
-            .execute(
-                "UPDATE refresh_tokens SET retired_at = $2 WHERE token_hash = $1 \
-                 AND user_id = $3 AND retired_at IS NULL",
-                &[&token_hash, &to_millis(now), &user_id],
-            )
-            .map_err(backend)?;
-        Ok(n == 1)
+        self.write(|tx| sessions::end(&mut Pg(tx), user_id, token_hash, now))
     }
 
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {

@@ -13,11 +13,13 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::logic::{self, Store};
 use super::model::*;
+use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_moves.sql"),
+    include_str!("../../../migrations/sqlite/0003_refresh_token_families.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -297,12 +299,96 @@ impl Store for Sqlite<'_> {
     }
 }
 
+/// Runs inside `write`'s IMMEDIATE transaction, which already excludes every other
+/// writer: reading a token is as good as locking it.
+impl TokenStore for Sqlite<'_> {
+    fn token_for_update(&mut self, token_hash: &str) -> RepoResult<Option<StoredToken>> {
+        self.0
+            .query_row(
+                "SELECT user_id, family_id, session_started_at, expires_at, retired_at, rotated_at \
+                 FROM refresh_tokens WHERE token_hash = ?1",
+                params![token_hash],
+                |r| {
+                    Ok(StoredToken {
+                        user_id: r.get(0)?,
+                        family_id: r.get(1)?,
+                        session_started_at: from_millis(r.get(2)?),
+                        expires_at: from_millis(r.get(3)?),
+                        retired_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+                        rotated_at: r.get::<_, Option<i64>>(5)?.map(from_millis),
+                    })
+                },
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn family_live(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<bool> {
+        self.0
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ?1 \
+                 AND retired_at IS NULL AND expires_at > ?2)",
+                params![family_id, to_millis(now)],
+                |r| r.get(0),
+            )
+            .map_err(backend)
+    }
+
+    fn insert_token(&mut self, token_hash: &str, t: &StoredToken) -> RepoResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, session_started_at, \
+                 expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    token_hash,
+                    t.user_id,
+                    t.family_id,
+                    to_millis(t.session_started_at),
+                    to_millis(t.expires_at)
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_token(
+        &mut self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        rotated: bool,
+    ) -> RepoResult<()> {
+        let now = to_millis(now);
+        self.0
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = ?2, rotated_at = ?3 \
+                 WHERE token_hash = ?1 AND retired_at IS NULL",
+                params![token_hash, now, rotated.then_some(now)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_family(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<u64> {
+        let n = self
+            .0
+            .execute(
+                "UPDATE refresh_tokens SET retired_at = ?2 WHERE family_id = ?1 AND retired_at IS NULL",
+                params![family_id, to_millis(now)],
+            )
+            .map_err(backend)?;
+        Ok(n as u64)
+    }
+}
+
 impl SqliteRepo {
     /// Opens (creating if needed) the database file.
     pub fn open(path: &Path) -> RepoResult<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(backend)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::private_fs::create_dir(dir).map_err(backend)?;
         }
+        // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's mode.
+        crate::private_fs::create_file(path).map_err(backend)?;
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
@@ -431,44 +517,20 @@ impl Repository for SqliteRepo {
         &self,
         user_id: &str,
         token_hash: &str,
-        expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
+        now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![token_hash, user_id, to_millis(expires_at)],
-            )
-            .map_err(backend)
-        })?;
-        Ok(())
+        self.write(|c| sessions::start(&mut Sqlite(c), user_id, token_hash, policy, now))
     }
 
     fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: &str,
-        new_expires_at: DateTime<Utc>,
+        policy: &RefreshPolicy,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<String>> {
-        self.write(|c| {
-            let owner: Option<String> = c
-                .query_row(
-                    "UPDATE refresh_tokens SET retired_at = ?2 WHERE token_hash = ?1 \
-                     AND retired_at IS NULL AND expires_at > ?2 RETURNING user_id",
-                    params![old_hash, to_millis(now)],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            if let Some(user_id) = &owner {
-                c.execute(
-                    "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-                    params![new_hash, user_id, to_millis(new_expires_at)],
-                )
-                .map_err(backend)?;
-            }
-            Ok(owner)
-        })
+    ) -> RepoResult<Rotation> {
+        self.write(|c| sessions::rotate(&mut Sqlite(c), old_hash, new_hash, policy, now))
     }
 
     fn revoke_refresh_token(
@@ -477,15 +539,7 @@ impl Repository for SqliteRepo {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> RepoResult<bool> {
-        let n = self.write(|c| {
-            c.execute(
-                "UPDATE refresh_tokens SET retired_at = ?2 WHERE token_hash = ?1 \
-                 AND user_id = ?3 AND retired_at IS NULL",
-                params![token_hash, to_millis(now), user_id],
-            )
-            .map_err(backend)
-        })?;
-        Ok(n == 1)
+        self.write(|c| sessions::end(&mut Sqlite(c), user_id, token_hash, now))
     }
 
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {

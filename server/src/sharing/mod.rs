@@ -11,6 +11,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::tokens::{random_token, token_hash};
 use crate::error::{AppError, AppResult};
 use crate::metadata::{Db, EntryRow, NewShare, ShareRow};
+use crate::storage::ByteRange;
 
 pub struct Shares {
     db: Db,
@@ -19,6 +20,19 @@ pub struct Shares {
 }
 
 const NO_LINK: &str = "no such share link";
+
+fn out_of_downloads() -> AppError {
+    AppError::Gone("this share link is out of downloads".into())
+}
+
+/// Whether a GET serving `range` (`None`: the whole file; resolved against the file's real
+/// size) counts as a download of `share`. On a link with `max_downloads` every GET counts,
+/// whatever its range: counting only fetches that serve byte 0 let `bytes=1-` fetch the
+/// file again and again for free. On a link without a limit, a GET counts when it serves
+/// byte 0, so a client fetching a file in pieces shows up once in `download_count`.
+pub fn counts_as_download(share: &ShareRow, range: Option<ByteRange>) -> bool {
+    share.max_downloads.is_some() || range.is_none_or(|r| r.start == 0)
+}
 
 impl Shares {
     pub fn new(db: Db, public_url: String) -> Self {
@@ -80,17 +94,14 @@ impl Shares {
     }
 
     /// The live link and file behind a public token: 404 unknown, revoked or deleted;
-    /// 410 expired or out of downloads. With `count`, takes one download atomically.
-    pub async fn open(
-        &self,
-        token: &str,
-        addr: Option<IpAddr>,
-        count: bool,
-    ) -> AppResult<(ShareRow, EntryRow)> {
+    /// 410 expired or out of downloads. Takes no download: see `take_download`.
+    pub async fn open(&self, token: &str, addr: Option<IpAddr>) -> AppResult<(ShareRow, EntryRow)> {
         if let Some(ip) = addr {
-            self.guesses.check(&ip).map_err(|s| AppError::RateLimited {
-                retry_after_secs: s,
-            })?;
+            self.guesses
+                .check(&crate::auth::throttle::rate_key(ip))
+                .map_err(|s| AppError::RateLimited {
+                    retry_after_secs: s,
+                })?;
         }
         let hash = token_hash(token);
         let found = self.db.run(move |r| r.share_by_token_hash(&hash)).await?;
@@ -101,20 +112,24 @@ impl Shares {
         if share.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AppError::Gone("this share link has expired".into()));
         }
-        let exhausted = AppError::Gone("this share link is out of downloads".into());
         if share
             .max_downloads
             .is_some_and(|max| share.download_count >= max)
         {
-            return Err(exhausted);
-        }
-        if count {
-            let id = share.id.clone();
-            if !self.db.run(move |r| r.count_share_download(&id)).await? {
-                return Err(exhausted);
-            }
+            return Err(out_of_downloads());
         }
         Ok((share, file))
+    }
+
+    /// Counts one download of the link, atomically; 410 when none is left (a concurrent
+    /// request took the last one).
+    pub async fn take_download(&self, share: &ShareRow) -> AppResult<()> {
+        let id = share.id.clone();
+        if self.db.run(move |r| r.count_share_download(&id)).await? {
+            Ok(())
+        } else {
+            Err(out_of_downloads())
+        }
     }
 
     pub fn shrink_throttle(&self) {

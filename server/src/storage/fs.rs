@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
+use crate::private_fs::{DIR_MODE, FILE_MODE};
+
 use super::{check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream};
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -39,6 +41,15 @@ fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
+/// Creates `dir` and missing parents, 0700: blobs are readable by the server's user only.
+async fn private_dirs(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .await
+}
+
 async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     // The rename is durable only once the folder that holds it is synced.
     tokio::fs::File::open(dir).await?.sync_all().await
@@ -47,7 +58,7 @@ async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 impl FsBlobStore {
     pub async fn open(root: PathBuf) -> BlobResult<Self> {
         let tmp = root.join(".tmp");
-        tokio::fs::create_dir_all(&tmp).await.map_err(io_err)?;
+        private_dirs(&tmp).await.map_err(io_err)?;
         Ok(FsBlobStore { root, tmp })
     }
 
@@ -63,7 +74,13 @@ impl BlobStore for FsBlobStore {
         let dest = self.path(key)?;
         let tmp_path = self.tmp.join(uuid::Uuid::now_v7().to_string());
         let mut guard = TempGuard(Some(tmp_path.clone()));
-        let mut file = tokio::fs::File::create(&tmp_path).await.map_err(io_err)?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp_path)
+            .await
+            .map_err(io_err)?;
         let mut size = 0u64;
         while let Some(piece) = body.next().await {
             let piece = piece.map_err(BlobError::Body)?;
@@ -75,7 +92,7 @@ impl BlobStore for FsBlobStore {
         let dir = dest
             .parent()
             .ok_or_else(|| BlobError::Backend("blob key has no folder".into()))?;
-        tokio::fs::create_dir_all(dir).await.map_err(io_err)?;
+        private_dirs(dir).await.map_err(io_err)?;
         tokio::fs::rename(&tmp_path, &dest).await.map_err(io_err)?;
         guard.0 = None;
         fsync_dir(dir).await.map_err(io_err)?;

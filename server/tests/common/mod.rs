@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod process;
 
 use dbx_server::app::{start, RunningServer};
 use dbx_server::config::ServeArgs;
