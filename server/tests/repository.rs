@@ -88,6 +88,7 @@ contract!(
     move_a_deep_tree,
     move_refusals_change_nothing,
     same_place_and_case_only_renames,
+    crossing_moves_never_make_a_cycle,
 );
 
 // ---------------------------------------------------------------------------------------

@@ -349,6 +349,52 @@ pub fn same_place_and_case_only_renames(repo: &Repo) {
     assert_eq!(listed, vec![renamed]);
 }
 
+/// Two folders moved into each other at once: the writers take turns, so one move wins
+/// and the other is refused as a move below itself; never a cycle, never a lost entry.
+pub fn crossing_moves_never_make_a_cycle(repo: &Repo) {
+    let u = user(repo);
+    for round in 0..10 {
+        let a = mkdir(repo, &u.id, None, &format!("a{round}"));
+        let b = mkdir(repo, &u.id, None, &format!("b{round}"));
+        let fa = put(repo, &u.id, &format!("/a{round}/f.txt"), "b");
+        let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let outcomes: Vec<_> = [(a.id.clone(), b.id.clone()), (b.id.clone(), a.id.clone())]
+            .into_iter()
+            .map(|(moved, into)| {
+                let (repo, user, start) = (repo.clone(), u.id.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    repo.move_entry(&user, &moved, &to(Some(Some(into.as_str())), None), now())
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let won: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+        assert_eq!(won.len(), 1, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| matches!(o, Err(RepoError::Invalid(_)))),
+            "{outcomes:?}"
+        );
+        // The loser is at the root, the winner inside it, the file inside the folder a.
+        let (a, b) = (live(repo, &u.id, &a.id), live(repo, &u.id, &b.id));
+        let (inner, outer) = if a.parent_id.is_some() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        assert_eq!(inner.parent_id.as_deref(), Some(outer.id.as_str()));
+        assert_eq!(outer.parent_id, None);
+        assert_eq!(inner.path, format!("{}/{}", outer.path, inner.name));
+        let f = live(repo, &u.id, &fa.id);
+        let a_now = at(repo, &u.id, &f.path.replace("/f.txt", "")).expect("a");
+        assert_eq!(a_now.name, format!("a{round}"));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Query plans: a move's cost follows its subtree, not the rest of the user's tree.
 
