@@ -20,6 +20,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Gone(String),
+    /// A delta cursor that does not belong to this server's history.
+    #[error("{0}")]
+    CursorReset(String),
     #[error("the file's current version does not match If-Match")]
     PreconditionFailed,
     #[error("the body is larger than the limit of {0} bytes")]
@@ -46,6 +49,7 @@ impl AppError {
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Gone(_) => ErrorCode::Gone,
+            AppError::CursorReset(_) => ErrorCode::CursorReset,
             AppError::PreconditionFailed => ErrorCode::PreconditionFailed,
             AppError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             AppError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,

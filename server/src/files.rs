@@ -16,7 +16,9 @@ use dbx_shared::ContentHasher;
 use futures_util::{Stream, StreamExt};
 
 use crate::error::{AppError, AppResult};
-use crate::metadata::{Db, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition};
+use crate::metadata::{
+    Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition,
+};
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
 use crate::sync::ChangeWaker;
 
@@ -138,10 +140,17 @@ impl Files {
             .ok_or_else(|| AppError::not_found("entry"))
     }
 
-    pub async fn delete(&self, user: &str, id: &str, kind: EntryKind) -> AppResult<()> {
+    /// Deletes a file or folder if `check` holds.
+    pub async fn delete(
+        &self,
+        user: &str,
+        id: &str,
+        kind: EntryKind,
+        check: DeleteCheck,
+    ) -> AppResult<()> {
         let (u, i) = (user.to_string(), id.to_string());
         self.db
-            .run(move |r| r.delete_entry(&u, &i, kind, Utc::now()))
+            .run(move |r| r.delete_entry(&u, &i, kind, &check, Utc::now()))
             .await?;
         self.waker.notify(user);
         Ok(())
@@ -174,9 +183,8 @@ impl Files {
         };
         let version = current
             .as_ref()
-            .and_then(|e| e.content.as_ref())
-            .map(|c| c.version);
-        match up.if_match {
+            .and_then(|e| Some((e.id.as_str(), e.content.as_ref()?.version)));
+        match &up.if_match {
             Some(p) if !p.allows(version) => Err(AppError::PreconditionFailed),
             _ => Ok(()),
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
-use dbx_server::metadata::{EntryKind, MoveTo, Repository};
+use dbx_server::metadata::{DeleteCheck, EntryKind, MoveTo, Repository};
 use dbx_shared::api::ChangeOp;
 use dbx_shared::names::parse_path;
 
@@ -193,8 +193,35 @@ fn check_upgraded(repo: &dyn Repository) {
         (log[0].seq, log[0].op, log[0].from_path.as_deref()),
         (6, Move, Some("/Docs"))
     );
-    repo.delete_entry("u-1", "e-docs", EntryKind::Folder, t)
-        .expect("delete");
+    repo.delete_entry(
+        "u-1",
+        "e-docs",
+        EntryKind::Folder,
+        &DeleteCheck::default(),
+        t,
+    )
+    .expect("delete");
+
+    // New in 0004: the database's identity, which delta cursors carry; migrating again
+    // keeps it.
+    let id = repo.database_id().expect("identity");
+    assert_eq!(id.len(), 32, "{id}");
+    repo.migrate().expect("nothing left to do");
+    assert_eq!(repo.database_id().expect("identity"), id);
+}
+
+#[test]
+fn databases_made_apart_have_different_identities() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ids: Vec<String> = ["one.sqlite", "two.sqlite"]
+        .iter()
+        .map(|name| {
+            let repo = SqliteRepo::open(&dir.path().join(name)).expect("open");
+            repo.migrate().expect("migrate");
+            repo.database_id().expect("identity")
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
 }
 
 #[test]

@@ -23,8 +23,8 @@ use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
-    ChangeRow, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare, RefreshPolicy,
-    RepoError, Repository, Rotation, UserRow,
+    ChangeRow, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare,
+    RefreshPolicy, RepoError, Repository, Rotation, UserRow, VersionTag,
 };
 use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
 use dbx_server::sync::ChangeWaker;
@@ -97,6 +97,14 @@ contract!(
 /// Now, in whole seconds: what the change log's JSON snapshots keep.
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("time")
+}
+
+/// `If-Match: "<version>"`.
+fn tag(version: i64) -> VersionTag {
+    VersionTag {
+        file_id: None,
+        version,
+    }
 }
 
 fn user(repo: &Repo) -> UserRow {
@@ -382,12 +390,12 @@ fn put_file(repo: &Repo) {
 
     // If-Match.
     let mut w = write_to(FileTarget::Path(names("/a/b/f.txt")), "blob3");
-    w.if_match = Some(IfMatch::Version(1));
+    w.if_match = Some(IfMatch::Version(tag(1)));
     assert_eq!(
         repo.put_file(&u.id, &w, now()),
         Err(RepoError::PreconditionFailed)
     );
-    w.if_match = Some(IfMatch::Version(2));
+    w.if_match = Some(IfMatch::Version(tag(2)));
     assert_eq!(
         version(&repo.put_file(&u.id, &w, now()).expect("if-match").entry),
         3
@@ -403,7 +411,7 @@ fn put_file(repo: &Repo) {
         repo.put_file(&u.id, &missing, now()),
         Err(RepoError::PreconditionFailed)
     );
-    missing.if_match = Some(IfMatch::Version(1));
+    missing.if_match = Some(IfMatch::Version(tag(1)));
     assert_eq!(
         repo.put_file(&u.id, &missing, now()),
         Err(RepoError::PreconditionFailed)
@@ -545,15 +553,33 @@ fn delete_folder_subtree(repo: &Repo) {
 
     // The wrong kind is not found.
     assert_eq!(
-        repo.delete_entry(&u.id, &d.id, EntryKind::File, now()),
+        repo.delete_entry(
+            &u.id,
+            &d.id,
+            EntryKind::File,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("file"))
     );
     assert_eq!(
-        repo.delete_entry(&u.id, &g.id, EntryKind::Folder, now()),
+        repo.delete_entry(
+            &u.id,
+            &g.id,
+            EntryKind::Folder,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("folder"))
     );
-    repo.delete_entry(&u.id, &d.id, EntryKind::Folder, now())
-        .expect("delete");
+    repo.delete_entry(
+        &u.id,
+        &d.id,
+        EntryKind::Folder,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
     for id in [&d.id, &e.id, &f.id, &g.id] {
         assert_eq!(repo.entry(&u.id, id).expect("entry"), None);
     }
@@ -575,11 +601,23 @@ fn delete_folder_subtree(repo: &Repo) {
         Err(RepoError::NotFound("folder"))
     );
     assert_eq!(
-        repo.delete_entry(&u.id, &d.id, EntryKind::Folder, now()),
+        repo.delete_entry(
+            &u.id,
+            &d.id,
+            EntryKind::Folder,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("folder"))
     );
     assert_eq!(
-        repo.delete_entry(&u.id, &f.id, EntryKind::File, now()),
+        repo.delete_entry(
+            &u.id,
+            &f.id,
+            EntryKind::File,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("file"))
     );
 
@@ -602,8 +640,14 @@ fn delete_folder_subtree(repo: &Repo) {
     assert_eq!(version(&again.entry), 1);
     mkdir(repo, &u.id, None, "D2");
     // Deleting a file.
-    repo.delete_entry(&u.id, &h.id, EntryKind::File, now())
-        .expect("delete file");
+    repo.delete_entry(
+        &u.id,
+        &h.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete file");
     assert_eq!(repo.entry(&u.id, &h.id).expect("h"), None);
     assert_eq!(
         repo.usage_bytes(&u.id).expect("usage"),
@@ -646,11 +690,23 @@ fn other_users_ids(repo: &Repo) {
         Err(RepoError::NotFound("folder"))
     );
     assert_eq!(
-        repo.delete_entry(&b.id, &file.id, EntryKind::File, now()),
+        repo.delete_entry(
+            &b.id,
+            &file.id,
+            EntryKind::File,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("file"))
     );
     assert_eq!(
-        repo.delete_entry(&b.id, &dir.id, EntryKind::Folder, now()),
+        repo.delete_entry(
+            &b.id,
+            &dir.id,
+            EntryKind::Folder,
+            &DeleteCheck::default(),
+            now()
+        ),
         Err(RepoError::NotFound("folder"))
     );
     assert_eq!(
@@ -748,8 +804,14 @@ fn shares(repo: &Repo) {
     );
 
     // A deleted file leaves the link pointing at nothing.
-    repo.delete_entry(&u.id, &file.id, EntryKind::File, now())
-        .expect("delete");
+    repo.delete_entry(
+        &u.id,
+        &file.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
     let (found, target) = repo
         .share_by_token_hash("tok-1")
         .expect("by token")
@@ -769,8 +831,14 @@ fn change_log(repo: &Repo) {
         .expect("exists");
     // Failed writes take no position.
     assert!(repo.create_folder(&u.id, None, "X", now()).is_err());
-    repo.delete_entry(&u.id, &x.id, EntryKind::Folder, now())
-        .expect("delete");
+    repo.delete_entry(
+        &u.id,
+        &x.id,
+        EntryKind::Folder,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
 
     let log = all_changes(repo, &u.id);
     let seqs: Vec<i64> = log.iter().map(|c| c.seq).collect();
@@ -812,8 +880,14 @@ fn referenced_blobs(repo: &Repo) {
     let b = put(repo, &u.id, "/b", "blob-b");
     put(repo, &u.id, "/c", "blob-b");
     mkdir(repo, &u.id, None, "folder");
-    repo.delete_entry(&u.id, &b.id, EntryKind::File, now())
-        .expect("delete");
+    repo.delete_entry(
+        &u.id,
+        &b.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
     let mut keys = repo.referenced_blobs().expect("blobs");
     keys.sort();
     // The replaced version is no longer referenced; a deleted file's content still is.

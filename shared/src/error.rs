@@ -13,6 +13,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     Gone,
+    /// A delta cursor from another history (restored or replaced database, re-created
+    /// account): start over without a cursor and merge.
+    CursorReset,
     PreconditionFailed,
     PayloadTooLarge,
     RangeNotSatisfiable,
@@ -33,7 +36,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
-            ErrorCode::Gone => 410,
+            ErrorCode::Gone | ErrorCode::CursorReset => 410,
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RangeNotSatisfiable => 416,

@@ -9,11 +9,12 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::content::serve_file;
+use super::moves::version_tag;
 use super::{query, reply, user, with_app};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::files::Upload;
-use crate::metadata::{EntryKind, FileTarget, IfMatch};
+use crate::metadata::{DeleteCheck, EntryKind, FileTarget, IfMatch};
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let upload = warp::path!("files" / "content")
@@ -44,6 +45,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::delete())
         .and(with_app(app.clone()))
         .and(user(app.clone()))
+        .and(warp::header::headers_cloned())
         .then(delete);
     let by_path = warp::path!("entries")
         .and(warp::get())
@@ -75,7 +77,8 @@ pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> AppResult<Option
         .transpose()
 }
 
-/// `If-Match: "3"` (or `3`, or `*`), or `If-None-Match: *` (create only).
+/// `If-Match: "3"` (or `3`, or `*`, or `"<file id>:3"`), or `If-None-Match: *` (create
+/// only).
 fn if_match(headers: &HeaderMap) -> AppResult<Option<IfMatch>> {
     if let Some(v) = header(headers, "if-none-match")? {
         return match v {
@@ -85,16 +88,10 @@ fn if_match(headers: &HeaderMap) -> AppResult<Option<IfMatch>> {
             )),
         };
     }
-    let Some(v) = header(headers, "if-match")? else {
-        return Ok(None);
-    };
-    if v == "*" {
+    if header(headers, "if-match")? == Some("*") {
         return Ok(Some(IfMatch::Any));
     }
-    let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
-    v.parse::<i64>()
-        .map(|n| Some(IfMatch::Version(n)))
-        .map_err(|_| AppError::bad_request("If-Match must be a version number in quotes"))
+    Ok(version_tag(headers)?.map(IfMatch::Version))
 }
 
 fn upload_target(q: &HashMap<String, String>) -> AppResult<FileTarget> {
@@ -192,8 +189,25 @@ async fn download(
     serve_file(&app, &file, &headers, head).await
 }
 
-async fn delete(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    app.files.delete(&user, &id, EntryKind::File).await?;
+async fn delete(
+    id: String,
+    app: Arc<App>,
+    user: String,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let if_match = match if_match(&headers)? {
+        Some(IfMatch::Absent) => {
+            return Err(AppError::bad_request(
+                "If-None-Match does not apply to a delete",
+            ))
+        }
+        other => other,
+    };
+    let check = DeleteCheck {
+        if_match,
+        only_if_empty: false,
+    };
+    app.files.delete(&user, &id, EntryKind::File, check).await?;
     Ok(reply::no_content())
 }
 

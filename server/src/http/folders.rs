@@ -12,7 +12,7 @@ use warp::Filter;
 use super::{json_body, query, reply, user, with_app};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::metadata::EntryKind;
+use crate::metadata::{DeleteCheck, EntryKind};
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("folders")
@@ -36,6 +36,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::delete())
         .and(with_app(app.clone()))
         .and(user(app))
+        .and(query())
         .then(delete);
     create
         .or(children)
@@ -99,7 +100,24 @@ async fn get(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
     Ok(reply::json(StatusCode::OK, &folder.to_api()))
 }
 
-async fn delete(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    app.files.delete(&user, &id, EntryKind::Folder).await?;
+/// `?recursive=false` deletes only an empty folder; without it the whole subtree goes.
+async fn delete(
+    id: String,
+    app: Arc<App>,
+    user: String,
+    q: HashMap<String, String>,
+) -> AppResult<Response> {
+    let recursive = match q.get("recursive").map(String::as_str) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(_) => return Err(AppError::bad_request("recursive must be true or false")),
+    };
+    let check = DeleteCheck {
+        if_match: None,
+        only_if_empty: !recursive,
+    };
+    app.files
+        .delete(&user, &id, EntryKind::Folder, check)
+        .await?;
     Ok(reply::no_content())
 }

@@ -25,6 +25,8 @@ pub(crate) trait Store {
         content: &FileContent,
         now: DateTime<Utc>,
     ) -> RepoResult<()>;
+    /// Whether a folder has any live entry in it.
+    fn has_live_children(&mut self, user_id: &str, folder_id: &str) -> RepoResult<bool>;
     /// Soft-deletes an entry and, given a case-folded `subtree_prefix` ("/a/"), every live
     /// entry whose path starts with it.
     fn mark_deleted(
@@ -212,7 +214,10 @@ pub(crate) fn put_file(
                 .content
                 .clone()
                 .ok_or_else(|| RepoError::Backend("file without content".into()))?;
-            if w.if_match.is_some_and(|p| !p.allows(Some(old.version))) {
+            if w.if_match
+                .as_ref()
+                .is_some_and(|p| !p.allows(Some((&e.id, old.version))))
+            {
                 return Err(RepoError::PreconditionFailed);
             }
             let new = content(old.version + 1);
@@ -227,7 +232,7 @@ pub(crate) fn put_file(
             })
         }
         None => {
-            if w.if_match.is_some_and(|p| !p.allows(None)) {
+            if w.if_match.as_ref().is_some_and(|p| !p.allows(None)) {
                 return Err(RepoError::PreconditionFailed);
             }
             let row = EntryRow {
@@ -257,12 +262,26 @@ pub(crate) fn delete_entry(
     user_id: &str,
     entry_id: &str,
     kind: EntryKind,
+    check: &DeleteCheck,
     now: DateTime<Utc>,
 ) -> RepoResult<()> {
     let entry = match s.live_entry(user_id, entry_id)? {
         Some(e) if e.kind == kind => e,
         _ => return Err(RepoError::NotFound(kind.noun())),
     };
+    let current = entry
+        .content
+        .as_ref()
+        .map(|c| (entry.id.as_str(), c.version));
+    if check.if_match.as_ref().is_some_and(|p| !p.allows(current)) {
+        return Err(RepoError::PreconditionFailed);
+    }
+    if check.only_if_empty && s.has_live_children(user_id, entry_id)? {
+        return Err(RepoError::Conflict(format!(
+            "'{}' is not empty",
+            entry.path
+        )));
+    }
     // The trailing slash keeps "/a" from taking "/ab" with it.
     let subtree = (kind == EntryKind::Folder).then(|| format!("{}/", name_key(&entry.path)));
     s.mark_deleted(user_id, entry_id, subtree.as_deref(), now)?;

@@ -110,12 +110,14 @@ pub trait Repository: Send + Sync + 'static {
         write: &FileWrite,
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome>;
-    /// Soft-deletes a live entry of the given kind and, for a folder, all below it.
+    /// Soft-deletes a live entry of the given kind and, for a folder, all below it, if
+    /// `check` holds (`PreconditionFailed` or `Conflict` otherwise, nothing deleted).
     fn delete_entry(
         &self,
         user_id: &str,
         entry_id: &str,
         kind: EntryKind,
+        check: &DeleteCheck,
         now: DateTime<Utc>,
     ) -> RepoResult<()>;
     /// Moves or renames a live entry (a folder with everything below it) in one
@@ -154,6 +156,8 @@ pub trait Repository: Send + Sync + 'static {
     fn count_share_download(&self, share_id: &str) -> RepoResult<bool>;
 
     // Change log.
+    /// The random id this database got when it was made (delta cursors carry it).
+    fn database_id(&self) -> RepoResult<String>;
     /// The user's current log position (0 before any change).
     fn latest_change(&self, user_id: &str) -> RepoResult<i64>;
     /// Changes after position `after`, in commit order, at most `limit`.

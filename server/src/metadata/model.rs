@@ -125,23 +125,24 @@ pub struct FileWrite {
     pub if_match: Option<IfMatch>,
 }
 
-/// A conditional upload's precondition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A conditional upload's or delete's precondition.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfMatch {
     /// `If-Match: *`: the file must exist.
     Any,
-    /// `If-Match: "N"`: the current version must be N.
-    Version(i64),
+    /// `If-Match: "N"` or `"<file id>:N"`: the current file must be at version N (and be
+    /// that file: one deleted and made again at the same path starts at 1 again).
+    Version(VersionTag),
     /// `If-None-Match: *`: no live file may be at the path yet.
     Absent,
 }
 
 impl IfMatch {
-    /// Whether a file whose current version is `current` (`None`: no file) passes.
-    pub fn allows(self, current: Option<i64>) -> bool {
+    /// Whether a file that is `current` (its id and version; `None`: no file) passes.
+    pub fn allows(&self, current: Option<(&str, i64)>) -> bool {
         match self {
             IfMatch::Any => current.is_some(),
-            IfMatch::Version(v) => current == Some(v),
+            IfMatch::Version(t) => current.is_some_and(|(id, v)| t.matches(id, v)),
             IfMatch::Absent => current.is_none(),
         }
     }
@@ -171,6 +172,15 @@ pub struct MoveTo {
     pub name: Option<String>,
     /// For files: the move happens only if the file is at this version.
     pub if_match: Option<VersionTag>,
+}
+
+/// What must hold for a delete to go ahead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteCheck {
+    /// A file's `If-Match`.
+    pub if_match: Option<IfMatch>,
+    /// A folder is deleted only if it has no live children (`?recursive=false`).
+    pub only_if_empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_moves.sql"),
     include_str!("../../../migrations/postgres/0003_refresh_token_families.sql"),
+    include_str!("../../../migrations/postgres/0004_database_identity.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -267,6 +268,17 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             )
             .map_err(backend)?;
         Ok(())
+    }
+
+    fn has_live_children(&mut self, user_id: &str, folder_id: &str) -> RepoResult<bool> {
+        self.0
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM entries WHERE user_id = $1 AND parent_id = $2 \
+                 AND deleted_at IS NULL)",
+                &[&user_id, &folder_id],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)
     }
 
     fn mark_deleted(
@@ -752,10 +764,11 @@ impl Repository for PgRepo {
         user_id: &str,
         entry_id: &str,
         kind: EntryKind,
+        check: &DeleteCheck,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
         self.write_as(user_id, |tx| {
-            logic::delete_entry(&mut Pg(tx), user_id, entry_id, kind, now)
+            logic::delete_entry(&mut Pg(tx), user_id, entry_id, kind, check, now)
         })
     }
 
@@ -854,6 +867,13 @@ impl Repository for PgRepo {
             )
             .map_err(backend)?;
         Ok(n == 1)
+    }
+
+    fn database_id(&self) -> RepoResult<String> {
+        self.conn()?
+            .query_one("SELECT id FROM database_identity", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_moves.sql"),
     include_str!("../../../migrations/sqlite/0003_refresh_token_families.sql"),
+    include_str!("../../../migrations/sqlite/0004_database_identity.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -187,6 +188,17 @@ impl Store for Sqlite<'_> {
             )
             .map_err(backend)?;
         Ok(())
+    }
+
+    fn has_live_children(&mut self, user_id: &str, folder_id: &str) -> RepoResult<bool> {
+        self.0
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM entries WHERE user_id = ?1 AND parent_id = ?2 \
+                 AND deleted_at IS NULL)",
+                params![user_id, folder_id],
+                |r| r.get(0),
+            )
+            .map_err(backend)
     }
 
     fn mark_deleted(
@@ -603,9 +615,10 @@ impl Repository for SqliteRepo {
         user_id: &str,
         entry_id: &str,
         kind: EntryKind,
+        check: &DeleteCheck,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.write(|c| logic::delete_entry(&mut Sqlite(c), user_id, entry_id, kind, now))
+        self.write(|c| logic::delete_entry(&mut Sqlite(c), user_id, entry_id, kind, check, now))
     }
 
     fn move_entry(
@@ -693,6 +706,12 @@ impl Repository for SqliteRepo {
             .map_err(backend)
         })?;
         Ok(n == 1)
+    }
+
+    fn database_id(&self) -> RepoResult<String> {
+        self.conn()?
+            .query_row("SELECT id FROM database_identity", [], |r| r.get(0))
+            .map_err(backend)
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {

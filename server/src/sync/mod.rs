@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbx_shared::api::{Change, DeltaReply};
+use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{AppError, AppResult};
@@ -18,6 +19,7 @@ pub struct Delta {
     db: Db,
     waker: Arc<dyn ChangeWaker>,
     shutdown: CancellationToken,
+    database: OnceCell<String>,
 }
 
 impl Delta {
@@ -26,19 +28,86 @@ impl Delta {
             db,
             waker,
             shutdown,
+            database: OnceCell::new(),
         }
     }
 
-    /// Decodes a client's cursor; foreign, malformed or future cursors are refused.
+    /// This database's identity, read once.
+    async fn database_id(&self) -> AppResult<&str> {
+        self.database
+            .get_or_try_init(|| async { Ok(self.db.run(|r| r.database_id()).await?) })
+            .await
+            .map(String::as_str)
+    }
+
+    /// Decodes a client's cursor into its position. Malformed cursors, another user's and
+    /// forged ones from the future are 400 (API.md); a cursor this server handed out that
+    /// no longer matches its history (another database, an account that no longer exists,
+    /// a position that is gone or holds another change) is 410 `cursor_reset`.
     async fn position(&self, user_id: &str, cursor: Option<&str>) -> AppResult<i64> {
-        let Some(cursor) = cursor else { return Ok(0) };
-        let seq = cursor::decode(cursor, user_id)
-            .ok_or_else(|| AppError::bad_request("the cursor is not valid"))?;
-        let latest = self.latest_seq(user_id).await?;
-        if seq > latest {
-            return Err(AppError::bad_request("the cursor is not valid"));
+        let Some(raw) = cursor else { return Ok(0) };
+        let bad = || AppError::bad_request("the cursor is not valid");
+        let reset = |why: &str| {
+            AppError::CursorReset(format!(
+                "the cursor does not match this server's history ({why}); start again without \
+                 a cursor and merge"
+            ))
+        };
+        let c = cursor::decode(raw).ok_or_else(bad)?;
+        if let Some(d) = &c.database {
+            if d != self.database_id().await? {
+                return Err(reset("it was made by another database"));
+            }
         }
-        Ok(seq)
+        if c.owner != user_id {
+            let owner = c.owner.clone();
+            return match self.db.run(move |r| r.user_by_id(&owner)).await? {
+                Some(_) => Err(bad()),
+                None => Err(reset("its account no longer exists")),
+            };
+        }
+        let latest = self.latest_seq(user_id).await?;
+        let Some(tag) = c.tag else {
+            // A v1 cursor carries nothing more to check.
+            return if c.seq > latest {
+                Err(bad())
+            } else {
+                Ok(c.seq)
+            };
+        };
+        if c.seq > latest {
+            return Err(reset("the log is shorter than the cursor's position"));
+        }
+        if self.tag_at(user_id, c.seq).await? != tag {
+            return Err(reset("another change stands at its position"));
+        }
+        Ok(c.seq)
+    }
+
+    /// The tag of the user's change at `seq` (empty at 0, before any change).
+    async fn tag_at(&self, user_id: &str, seq: i64) -> AppResult<String> {
+        if seq <= 0 {
+            return Ok(String::new());
+        }
+        let user = user_id.to_string();
+        let rows = self
+            .db
+            .run(move |r| r.changes_since(&user, seq - 1, 1))
+            .await?;
+        Ok(rows
+            .first()
+            .filter(|c| c.seq == seq)
+            .map(cursor::tag)
+            .unwrap_or_default())
+    }
+
+    async fn cursor_at(&self, user_id: &str, seq: i64, tag: String) -> AppResult<String> {
+        Ok(cursor::encode(
+            user_id,
+            self.database_id().await?,
+            seq,
+            &tag,
+        ))
     }
 
     async fn latest_seq(&self, user_id: &str) -> AppResult<i64> {
@@ -61,7 +130,13 @@ impl Delta {
             .await?;
         let has_more = rows.len() > limit;
         rows.truncate(limit);
-        let last = rows.last().map_or(after, |c| c.seq);
+        let next = match rows.last() {
+            Some(c) => self.cursor_at(user_id, c.seq, cursor::tag(c)).await?,
+            None => {
+                let tag = self.tag_at(user_id, after).await?;
+                self.cursor_at(user_id, after, tag).await?
+            }
+        };
         Ok(DeltaReply {
             entries: rows
                 .into_iter()
@@ -71,13 +146,15 @@ impl Delta {
                     entry: c.entry,
                 })
                 .collect(),
-            cursor: cursor::encode(user_id, last),
+            cursor: next,
             has_more,
         })
     }
 
     pub async fn latest(&self, user_id: &str) -> AppResult<String> {
-        Ok(cursor::encode(user_id, self.latest_seq(user_id).await?))
+        let seq = self.latest_seq(user_id).await?;
+        let tag = self.tag_at(user_id, seq).await?;
+        self.cursor_at(user_id, seq, tag).await
     }
 
     /// True as soon as a change lands after `cursor`; false after `timeout` or at shutdown.

@@ -17,6 +17,8 @@ pub struct TestServer {
     pub base: String,
     pub dir: TempDir,
     pub client: Client,
+    /// The settings it runs with (a restart reuses them: same database, same blobs).
+    pub args: ServeArgs,
     server: Option<RunningServer>,
 }
 
@@ -51,11 +53,17 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut args = test_args(dir.path());
         tweak(&mut args);
-        let server = start(args).await.expect("server starts");
+        Self::start_in(dir, args).await
+    }
+
+    /// Starts on an existing data dir with these settings.
+    pub async fn start_in(dir: TempDir, args: ServeArgs) -> Self {
+        let server = start(args.clone()).await.expect("server starts");
         TestServer {
             base: format!("http://{}", server.addr),
             dir,
             client: Client::new(),
+            args,
             server: Some(server),
         }
     }
@@ -64,6 +72,16 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+    }
+
+    /// Stops the server and hands back its data dir and settings, to start it again.
+    pub async fn stop_keeping_data(mut self) -> (TempDir, ServeArgs) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = std::mem::replace(&mut self.dir, dir);
+        (dir, self.args.clone())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -88,6 +106,11 @@ impl TestServer {
             .await
             .expect("register");
         assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+        self.login(email, password).await
+    }
+
+    /// Logs an existing user in.
+    pub async fn login(&self, email: &str, password: &str) -> User {
         let r = self
             .req(Method::POST, "/api/v1/auth/login")
             .json(&json!({"email": email, "password": password}))

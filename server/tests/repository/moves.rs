@@ -1,7 +1,9 @@
 //! The `Repository` contract for moves and renames (`move_entry`), on both backends, and
 //! the query plans that keep a move's cost to its own subtree.
 
-use dbx_server::metadata::{ChangeRow, EntryKind, EntryRow, MoveTo, RepoError, VersionTag};
+use dbx_server::metadata::{
+    ChangeRow, DeleteCheck, EntryKind, EntryRow, MoveTo, RepoError, VersionTag,
+};
 use dbx_shared::api::ChangeOp;
 
 use super::{all_changes, mkdir, names, now, put, user, version, Repo};
@@ -98,8 +100,14 @@ pub fn move_a_folder_with_its_subtree(repo: &Repo) {
     let f = put(repo, &u.id, "/d/e/f.txt", "b-f");
     let g = put(repo, &u.id, "/d/g.txt", "b-g");
     let gone = put(repo, &u.id, "/d/gone.txt", "b-gone");
-    repo.delete_entry(&u.id, &gone.id, EntryKind::File, now())
-        .expect("delete");
+    repo.delete_entry(
+        &u.id,
+        &gone.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
     let sibling = put(repo, &u.id, "/dx/h.txt", "b-h");
     let beside = put(repo, &u.id, "/d.txt", "b-beside");
     let d = at(repo, &u.id, "/d").expect("d");
