@@ -68,7 +68,7 @@ pub async fn upload_file(
         file_body(local, size, Some(meter.clone()))
     };
     let (entry, _) = api
-        .upload(path, size, hash, None, body)
+        .upload(path, size, hash, &crate::api::Precondition::None, body)
         .await
         .with_context(|| format!("uploading {} to {path}", local.display()))?;
     Ok(entry)

@@ -53,6 +53,15 @@ impl Api {
         &self.base
     }
 
+    /// The id of the account this client is logged in as.
+    pub async fn user_id(&self) -> Option<String> {
+        self.session
+            .lock()
+            .await
+            .as_ref()
+            .map(|c| c.user_id.clone())
+    }
+
     /// The full URL of an API route such as `/files/content`.
     pub fn url(&self, route: &str) -> String {
         format!("{}{API_BASE}{route}", self.base)
@@ -119,15 +128,15 @@ impl Api {
         self.post_json(&format!("/entries/{id}/move"), &body).await
     }
 
-    /// `PUT /files/content?path=…`, only over version `if_match` when given. `body` is
-    /// called once per attempt (a retry after a refresh needs a fresh stream). Returns
-    /// the entry and whether the server made a new file (201).
+    /// `PUT /files/content?path=…` under precondition `pre`. `body` is called once per
+    /// attempt (a retry after a refresh needs a fresh stream). Returns the entry and
+    /// whether the server made a new file (201).
     pub async fn upload(
         &self,
         path: &str,
         size: u64,
         hash: &str,
-        if_match: Option<i64>,
+        pre: &Precondition,
         body: impl Fn() -> std::io::Result<reqwest::Body>,
     ) -> ApiResult<(FileEntry, bool)> {
         let url = self.url("/files/content");
@@ -139,9 +148,7 @@ impl Api {
                     .query(&[("path", path)])
                     .header(reqwest::header::CONTENT_LENGTH, size)
                     .header("X-Content-Hash", hash);
-                if let Some(v) = if_match {
-                    rb = rb.header(reqwest::header::IF_MATCH, format!("\"{v}\""));
-                }
+                rb = pre.apply(rb);
                 Ok(rb.body(body()?))
             })
             .await?;
@@ -228,6 +235,29 @@ impl Api {
             ClientError::Unreachable { url, reason }
         } else {
             ClientError::Transport { url, reason }
+        }
+    }
+}
+
+/// What must hold on the server for a write to go ahead (API.md 1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Whatever is there.
+    None,
+    /// Only if nothing is at the path yet (`If-None-Match: *`).
+    CreateOnly,
+    /// Only over this file at this version (`If-Match: "<id>:<version>"`).
+    Is { id: String, version: i64 },
+}
+
+impl Precondition {
+    pub fn apply(&self, rb: RequestBuilder) -> RequestBuilder {
+        match self {
+            Precondition::None => rb,
+            Precondition::CreateOnly => rb.header(reqwest::header::IF_NONE_MATCH, "*"),
+            Precondition::Is { id, version } => {
+                rb.header(reqwest::header::IF_MATCH, format!("\"{id}:{version}\""))
+            }
         }
     }
 }

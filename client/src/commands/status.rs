@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use super::{out, Ctx};
 use crate::sync::engine::{prepare, DEVICE, LAST_SYNC, REMOTE_ROOT, SERVER};
 use crate::sync::planner::{is_conflict_copy, Op};
+use crate::sync::scan::SETTLE;
 use crate::sync::state::State;
+use crate::sync::trash;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +36,7 @@ pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     ))?;
     out(&format!("device:     {}", get(DEVICE)?))?;
     out(&format!("last sync:  {}", get(LAST_SYNC)?))?;
-    let (ops, scan) = prepare(&state, &root).await?;
+    let (ops, scan) = prepare(&state, &root, SETTLE).await?;
     let (mut up, mut down, mut other) = (Vec::new(), Vec::new(), Vec::new());
     for op in &ops {
         match op {
@@ -70,6 +72,12 @@ pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     if !scan.busy.is_empty() {
         out(&format!("still being written: {}", scan.busy.len()))?;
     }
+    if !scan.skipped.is_empty() {
+        out(&format!("not synced (cannot be): {}", scan.skipped.len()))?;
+        for p in &scan.problems {
+            out(&format!("  {p}"))?;
+        }
+    }
     let copies: Vec<&String> = scan
         .snapshot
         .entries
@@ -80,6 +88,12 @@ pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     for c in copies {
         out(&format!("  {c}"))?;
     }
+    let (files, bytes) = trash::summary(state.dir());
+    out(&format!(
+        "local trash:       {files} files, {bytes} bytes in {} (deleted and replaced files, kept {} days)",
+        state.dir().join("trash").display(),
+        trash::KEEP_DAYS
+    ))?;
     let made = state.conflicts()?;
     if !made.is_empty() {
         out(&format!(

@@ -22,7 +22,7 @@ pub struct Args {
     /// Name of this device in conflicted copies [default: the one used before, else the host name]
     #[arg(long, env = "DBX_DEVICE", value_name = "NAME")]
     pub device: Option<String>,
-    /// Let a pass delete more than half of the files (and more than 5).
+    /// Approve, once, deletions that bring the last hour's to more than half of the files (and more than 5).
     #[arg(long, env = "DBX_ALLOW_MASS_DELETE")]
     pub allow_mass_delete: bool,
 }
@@ -30,11 +30,11 @@ pub struct Args {
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let opts = Options {
-        root: args.local,
         remote: args.remote,
         device: args.device,
         allow_mass_delete: args.allow_mass_delete,
         quiet: ctx.ui.quiet,
+        ..Options::new(args.local)
     };
     let mut engine = Engine::open(api, opts).await?;
     if args.watch {
@@ -54,6 +54,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     }
     if report.busy > 0 {
         line.push_str(&format!(", {} files still being written", report.busy));
+    }
+    if report.unsyncable > 0 {
+        line.push_str(&format!(
+            ", {} left alone (cannot be synced, see above)",
+            report.unsyncable
+        ));
     }
     ctx.note(&line);
     if report.failed > 0 {

@@ -1,9 +1,18 @@
 //! Applies one planned op to the local folder or the server, checking first that the side
 //! it touches still looks as the plan saw it (otherwise the op is skipped and the next
-//! pass plans again), and records the new base right after. Downloads go to a temporary
-//! file in `.dbx/tmp`, are checked against the content hash, and are renamed into place
-//! only if the local file still matches what the plan saw. Uploads carry `If-Match` with
-//! the base version; a 412 means the server moved on, and is handled as a conflict.
+//! pass plans again), and records the new base right after.
+//!
+//! - Server writes carry preconditions: a new file or conflicted copy `If-None-Match: *`
+//!   (a 412 means another device made that path first: ours becomes a conflicted copy),
+//!   a replacement or a file delete `If-Match: "<id>:<version>"`, a folder delete
+//!   `?recursive=false` after its known children, so a file added elsewhere meanwhile
+//!   survives.
+//! - Downloads go to `.dbx/tmp`, are checked against the content hash, fsynced with their
+//!   folder before the base records them, and move into place only if the local file
+//!   still is what the plan saw, never through a symbolic link.
+//! - A local file deleted or replaced goes to the local trash (`.dbx/trash`) first.
+//! - Content leaves a side only once it is safe on the other: the server's file that makes
+//!   way for a folder is deleted only after its conflicted copy is uploaded.
 
 use std::path::{Path, PathBuf};
 
@@ -11,10 +20,11 @@ use anyhow::Context;
 use dbx_shared::api::{Entry, FileEntry};
 
 use super::delta::remote_meta;
-use super::http;
+use super::http::{self, Deleted, Precondition};
 use super::planner::{conflict_name, FileMeta, Node, Op};
-use super::scan::mtime_of;
+use super::scan::{change_key, mtime_of, Ignore};
 use super::state::{State, Table};
+use super::trash;
 use crate::api::Api;
 use crate::remote::{ensure_folder, RemotePath};
 
@@ -46,6 +56,18 @@ fn skip(why: impl Into<String>) -> anyhow::Result<Outcome> {
     Ok(Skipped(why.into()))
 }
 
+/// What became of an upload of a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// The name is taken on the server.
+    Taken,
+    Failed,
+}
+
+/// How many other names a conflicted copy tries when the server already has its name.
+const COPY_NAME_TRIES: usize = 5;
+
 impl Applier<'_> {
     fn local(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
@@ -56,14 +78,54 @@ impl Applier<'_> {
         self.remote_root.join_all(&names)
     }
 
-    /// Whether the local file at `rel` still has the size and time the scan saw.
+    /// Whether the local file at `rel` still has the size, times and inode the scan saw
+    /// (`want` none: nothing is there).
     fn local_is(&self, rel: &str, want: Option<&FileMeta>) -> bool {
         let meta = self.local(rel).symlink_metadata();
         match (meta, want) {
             (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
-            (Ok(m), Some(w)) => m.is_file() && m.len() == w.size && Some(mtime_of(&m)) == w.mtime,
+            (Ok(m), Some(w)) => {
+                m.is_file()
+                    && m.len() == w.size
+                    && Some(mtime_of(&m)) == w.mtime
+                    && w.ckey.as_ref().is_none_or(|k| *k == change_key(&m))
+            }
             _ => false,
         }
+    }
+
+    /// Makes sure every folder from the root down to `rel` (included) is a real folder,
+    /// creating missing ones; false when one is a symbolic link or a file, so that nothing
+    /// is ever written or deleted through a link.
+    fn real_dirs(&self, rel: &str) -> anyhow::Result<bool> {
+        let mut p = self.root.to_path_buf();
+        for name in rel.split('/').filter(|n| !n.is_empty()) {
+            p.push(name);
+            match p.symlink_metadata() {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match std::fs::create_dir(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                            if !p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                                return Ok(false);
+                            }
+                        }
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("creating {}", p.display()))
+                        }
+                    }
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+            }
+        }
+        Ok(true)
+    }
+
+    /// `real_dirs` for the folder holding `rel`.
+    fn real_parent(&self, rel: &str) -> anyhow::Result<bool> {
+        self.real_dirs(rel.rsplit_once('/').map_or("", |(d, _)| d))
     }
 
     pub async fn apply(&self, op: &Op) -> anyhow::Result<Outcome> {
@@ -77,35 +139,20 @@ impl Applier<'_> {
                 path,
                 remote,
                 expect_local,
-            } => {
-                if self.download(path, remote, expect_local.as_ref()).await? {
-                    done(format!("downloaded {path}"))
-                } else {
-                    skip("changed since the scan")
-                }
-            }
+            } => match self.download(path, remote, expect_local.as_ref()).await? {
+                Ok(()) => done(format!("downloaded {path}")),
+                Err(why) => skip(why),
+            },
             Op::DeleteLocal { path, local } => self.delete_local(path, local),
             Op::DeleteRemote { path, remote } => self.delete_remote(path, remote).await,
-            Op::DeleteLocalFolder { path } => match std::fs::remove_dir(self.local(path)) {
-                Ok(()) => {
-                    self.state.delete(Table::Base, path)?;
-                    done(format!("deleted folder {path} here"))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    self.state.delete(Table::Base, path)?;
-                    Ok(Applied(None))
-                }
-                Err(_) => skip("the folder is not empty"),
-            },
+            Op::DeleteLocalFolder { path } => self.delete_local_folder(path),
             Op::DeleteRemoteFolder { path, id } => {
                 self.delete_remote_folder(path, id.as_deref()).await
             }
             Op::MkdirLocal { path } => {
-                let p = self.local(path);
-                if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
-                    return skip("a file is in the way");
+                if !self.real_dirs(path)? {
+                    return skip("a file or symbolic link is in the way of the folder");
                 }
-                std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
                 self.state
                     .put(Table::Base, path, &Node::Folder { id: None })?;
                 done(format!("created folder {path} here"))
@@ -124,7 +171,9 @@ impl Applier<'_> {
                     return skip("changed since the scan");
                 }
                 let copy = self.move_aside(path, local).await?;
-                self.download(path, remote, None).await?;
+                if let Err(why) = self.download(path, remote, None).await? {
+                    return skip(format!("kept this device's version as {copy}; {why}"));
+                }
                 done(format!(
                     "conflict: {path} changed on both sides; kept this device's version as {copy}"
                 ))
@@ -160,45 +209,38 @@ impl Applier<'_> {
             return skip("changed since the scan");
         }
         let path = self.remote(rel).to_string();
-        // Check that the file we replace is still the one the plan saw: If-Match compares
-        // version numbers only, and a file deleted and made again starts at 1 again.
-        let current = match replaces.and_then(|r| r.id.as_deref()) {
-            Some(id) => http::file(self.api, id).await?,
-            None => None,
-        };
-        let current = match current {
-            Some(f) => Some(Entry::File(f)),
-            None => self.api.entry_at(&path).await?,
-        };
-        let if_match = match current {
-            None => None,
-            Some(Entry::Folder(_)) => return skip("a folder is in the way on the server"),
-            Some(Entry::File(f)) if f.content_hash.eq_ignore_ascii_case(&local.hash) => {
-                self.record_file(rel, &f, local.mtime)?;
-                return Ok(Applied(None));
-            }
-            Some(Entry::File(f))
-                if replaces.is_some_and(|r| {
-                    r.id.as_ref() == Some(&f.id) && r.version == Some(f.version)
-                }) =>
-            {
-                Some(f.version)
-            }
-            Some(Entry::File(f)) => return self.lost_race(rel, local, &f).await,
+        // Only over the server file the plan saw, or only as a new file: anything else
+        // there now is another device's, and a 412 says so.
+        let pre = match replaces {
+            Some(FileMeta {
+                id: Some(id),
+                version: Some(version),
+                ..
+            }) => Precondition::Is {
+                id: id.clone(),
+                version: *version,
+            },
+            _ => Precondition::CreateOnly,
         };
         let file = self.local(rel);
-        match http::upload(self.api, &path, &file, local.size, &local.hash, if_match).await {
-            Ok((entry, created)) => {
-                self.record_file(rel, &entry, local.mtime)?;
-                if if_match.is_none() && !created {
-                    eprintln!("warning: {rel} was created on the server by someone else at the same moment; their version was replaced");
-                }
+        match http::upload(self.api, &path, &file, local.size, &local.hash, &pre).await {
+            Ok((entry, _)) => {
+                self.record_file(rel, &entry, local)?;
                 done(format!("uploaded {rel}"))
             }
             Err(e) if http::is_precondition_failed(&e) => match self.api.entry_at(&path).await? {
+                // The same content got there another way: nothing to keep aside.
+                Some(Entry::File(f)) if f.content_hash.eq_ignore_ascii_case(&local.hash) => {
+                    self.record_file(rel, &f, local)?;
+                    Ok(Applied(None))
+                }
                 Some(Entry::File(f)) => self.lost_race(rel, local, &f).await,
-                _ => skip("deleted on the server meanwhile"),
+                Some(Entry::Folder(_)) => skip("a folder is in the way on the server"),
+                None => skip("changed on the server meanwhile"),
             },
+            Err(e) if e.status() == Some(reqwest::StatusCode::CONFLICT) => {
+                skip("a folder is in the way on the server")
+            }
             Err(e) if http::is_checksum_mismatch(&e) => skip("changed while it was uploaded"),
             Err(e) => Err(e).with_context(|| format!("uploading {rel}")),
         }
@@ -213,24 +255,30 @@ impl Applier<'_> {
         theirs: &FileEntry,
     ) -> anyhow::Result<Outcome> {
         let copy = self.move_aside(rel, local).await?;
-        self.download(rel, &remote_meta(theirs), None).await?;
+        if let Err(why) = self.download(rel, &remote_meta(theirs), None).await? {
+            return skip(format!("kept this device's version as {copy}; {why}"));
+        }
         done(format!(
             "conflict: {rel} changed on the server meanwhile; kept this device's version as {copy}"
         ))
     }
 
-    fn record_file(&self, rel: &str, f: &FileEntry, mtime: Option<i64>) -> anyhow::Result<()> {
+    /// Records the server's file as the base, with the local file's stamps.
+    fn record_file(&self, rel: &str, f: &FileEntry, local: &FileMeta) -> anyhow::Result<()> {
         let node = Node::File(FileMeta {
-            mtime,
+            mtime: local.mtime,
+            ckey: local.ckey.clone(),
             ..remote_meta(f)
         });
         self.state.put(Table::Base, rel, &node)
     }
 
-    /// A free conflicted-copy name for `rel`.
-    fn copy_name(&self, rel: &str) -> String {
+    /// A conflicted-copy name for `rel` that is free here; `taken` more names are
+    /// skipped (they were taken on the server).
+    fn copy_name(&self, rel: &str, taken: usize) -> String {
         let stamp = chrono::Local::now().format("%Y-%m-%d %H%M%S").to_string();
         let mut n = 1;
+        let mut skipped = 0;
         loop {
             let s = if n == 1 {
                 stamp.clone()
@@ -239,40 +287,77 @@ impl Applier<'_> {
             };
             let name = conflict_name(rel, self.device, &s);
             if self.local(&name).symlink_metadata().is_err() {
-                return name;
+                if skipped == taken {
+                    return name;
+                }
+                skipped += 1;
             }
             n += 1;
         }
     }
 
-    /// Renames the local file to a conflicted copy and uploads that as a new file.
+    /// Renames the local file to a conflicted copy and uploads that as a new file,
+    /// trying another name while the server already has one.
     async fn move_aside(&self, rel: &str, local: &FileMeta) -> anyhow::Result<String> {
-        let copy = self.copy_name(rel);
-        let (from, to) = (self.local(rel), self.local(&copy));
-        std::fs::rename(&from, &to)
-            .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
+        let mut copy = self.copy_name(rel, 0);
+        let from = self.local(rel);
+        std::fs::rename(&from, self.local(&copy))
+            .with_context(|| format!("renaming {} to {copy}", from.display()))?;
         self.state.add_conflict(&copy, rel)?;
-        // If the upload fails, the copy is a new local file for the next pass.
-        let path = self.remote(&copy).to_string();
-        if let Ok((entry, _)) =
-            http::upload(self.api, &path, &to, local.size, &local.hash, None).await
-        {
-            let mtime = to.symlink_metadata().ok().map(|m| mtime_of(&m));
-            self.record_file(&copy, &entry, mtime)?;
+        for tries in 1..=COPY_NAME_TRIES {
+            if self.upload_new(&copy, local).await? != Sent::Taken {
+                break;
+            }
+            // Taken on the server (another device's copy): another name.
+            let next = self.copy_name(rel, tries);
+            std::fs::rename(self.local(&copy), self.local(&next))
+                .with_context(|| format!("renaming {copy} to {next}"))?;
+            self.state.add_conflict(&next, rel)?;
+            copy = next;
         }
         Ok(copy)
     }
 
-    /// Downloads into a temporary file, then renames it to `rel` if the local file still
-    /// is `expect`. False if anything moved on since the plan.
+    /// Uploads the local file `rel` as a new server file (`If-None-Match: *`). A failure
+    /// leaves it a new local file for the next pass.
+    async fn upload_new(&self, rel: &str, local: &FileMeta) -> anyhow::Result<Sent> {
+        let p = self.local(rel);
+        let path = self.remote(rel).to_string();
+        let sent = http::upload(
+            self.api,
+            &path,
+            &p,
+            local.size,
+            &local.hash,
+            &Precondition::CreateOnly,
+        )
+        .await;
+        match sent {
+            Ok((entry, _)) => {
+                let stamps = p.symlink_metadata().ok().map(|m| FileMeta {
+                    mtime: Some(mtime_of(&m)),
+                    ckey: Some(change_key(&m)),
+                    ..FileMeta::default()
+                });
+                self.record_file(rel, &entry, &stamps.unwrap_or_default())?;
+                Ok(Sent::Yes)
+            }
+            Err(e) if http::is_precondition_failed(&e) => Ok(Sent::Taken),
+            Err(_) => Ok(Sent::Failed),
+        }
+    }
+
+    /// Downloads into a temporary file, then moves it to `rel` if the local file still
+    /// is `expect` (which goes to the local trash first). `Ok(Err(why))` when anything
+    /// moved on since the plan or the way is blocked.
     async fn download(
         &self,
         rel: &str,
         remote: &FileMeta,
         expect: Option<&FileMeta>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Result<(), String>> {
         let Some(id) = remote.id.as_deref() else {
-            return Ok(false);
+            return Ok(Err("no server id".into()));
         };
         let tmp_dir = self.state.dir().join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
@@ -282,34 +367,45 @@ impl Applier<'_> {
                 if e.downcast_ref::<crate::api::ClientError>()
                     .is_some_and(|c| c.is_not_found()) =>
             {
-                return Ok(false)
+                return Ok(Err("deleted on the server meanwhile".into()))
             }
             Err(e) => return Err(e).with_context(|| format!("downloading {rel}")),
         };
         // A newer version than the plan's was served: the next pass has its metadata.
         if !hash.eq_ignore_ascii_case(&remote.hash) {
-            return Ok(false);
+            return Ok(Err("changed on the server meanwhile".into()));
         }
-        let dest = self.local(rel);
-        if let Some(parent) = dest.parent() {
-            if std::fs::create_dir_all(parent).is_err() {
-                return Ok(false);
-            }
+        if !self.real_parent(rel)? {
+            return Ok(Err(
+                "a file or symbolic link is in the way of its folder".into()
+            ));
         }
         if !self.local_is(rel, expect) {
-            return Ok(false);
+            return Ok(Err(match self.local(rel).symlink_metadata() {
+                Ok(m) if !m.is_file() => "something that is not a file is in the way".into(),
+                _ => "changed since the scan".into(),
+            }));
         }
+        let dest = self.local(rel);
         set_mode(&tmp, &dest);
-        tmp.persist(&dest)
+        // On disk before the base says so: after a power cut the old content must not
+        // come back looking like a local edit.
+        tmp.as_file().sync_all().context("flushing a download")?;
+        if expect.is_some() {
+            trash::put(self.state.dir(), self.root, rel)?;
+        }
+        tmp.persist_noclobber(&dest)
             .map_err(|e| e.error)
-            .with_context(|| format!("renaming into {}", dest.display()))?;
-        let mtime = dest.symlink_metadata().ok().map(|m| mtime_of(&m));
+            .with_context(|| format!("moving the download into {}", dest.display()))?;
+        sync_dir(dest.parent().unwrap_or(self.root));
+        let stamps = dest.symlink_metadata().ok();
         let node = Node::File(FileMeta {
-            mtime,
+            mtime: stamps.as_ref().map(mtime_of),
+            ckey: stamps.as_ref().map(change_key),
             ..remote.clone()
         });
         self.state.put(Table::Base, rel, &node)?;
-        Ok(true)
+        Ok(Ok(()))
     }
 
     fn delete_local(&self, rel: &str, local: &FileMeta) -> anyhow::Result<Outcome> {
@@ -320,28 +416,67 @@ impl Applier<'_> {
         if !self.local_is(rel, Some(local)) {
             return skip("changed since the scan");
         }
-        let p = self.local(rel);
-        std::fs::remove_file(&p).with_context(|| format!("deleting {}", p.display()))?;
+        if !self.real_parent(rel)? {
+            return skip("its folder is a symbolic link");
+        }
+        trash::put(self.state.dir(), self.root, rel)?;
         self.state.delete(Table::Base, rel)?;
-        done(format!("deleted {rel} here"))
+        self.state.note_deletion(rel, now_s())?;
+        done(format!("deleted {rel} here (kept in .dbx/trash)"))
     }
 
     async fn delete_remote(&self, rel: &str, remote: &FileMeta) -> anyhow::Result<Outcome> {
-        let Some(id) = remote.id.as_deref() else {
+        let (Some(id), Some(version)) = (remote.id.as_deref(), remote.version) else {
             return skip("no server id");
         };
-        match http::file(self.api, id).await? {
-            None => {
+        match http::delete_file(self.api, id, version).await? {
+            Deleted::Yes => {
+                self.state.delete(Table::Base, rel)?;
+                self.state.note_deletion(rel, now_s())?;
+                done(format!("deleted {rel} on the server"))
+            }
+            Deleted::Gone => {
                 self.state.delete(Table::Base, rel)?;
                 Ok(Applied(None))
             }
-            Some(f) if Some(f.version) == remote.version => {
-                http::delete(self.api, id, false).await?;
-                self.state.delete(Table::Base, rel)?;
-                done(format!("deleted {rel} on the server"))
-            }
-            Some(_) => skip("changed on the server meanwhile"),
+            Deleted::Refused => skip("changed on the server meanwhile"),
         }
+    }
+
+    /// Removes an empty local folder. One that still holds only ignored litter
+    /// (`.DS_Store`, ...) has it moved to the trash; one that holds files that are not
+    /// synced (unreadable, links) is kept, and the next pass puts it back on the server.
+    fn delete_local_folder(&self, rel: &str) -> anyhow::Result<Outcome> {
+        let p = self.local(rel);
+        if !self.real_parent(rel)? || p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+            self.state.delete(Table::Base, rel)?;
+            return Ok(Applied(None));
+        }
+        match std::fs::remove_dir(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                let ignore = Ignore::load(self.root)?;
+                let mut litter = Vec::new();
+                for e in std::fs::read_dir(&p)?.flatten() {
+                    let child = format!("{rel}/{}", e.file_name().to_string_lossy());
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    if !ignore.is_ignored(&child, is_dir) {
+                        self.state.delete(Table::Base, rel)?;
+                        return done(format!(
+                            "kept folder {rel} here: it holds files that are not synced"
+                        ));
+                    }
+                    litter.push(child);
+                }
+                for child in &litter {
+                    trash::put(self.state.dir(), self.root, child)?;
+                }
+                std::fs::remove_dir(&p).with_context(|| format!("deleting {}", p.display()))?;
+            }
+        }
+        self.state.delete(Table::Base, rel)?;
+        done(format!("deleted folder {rel} here"))
     }
 
     async fn delete_remote_folder(&self, rel: &str, id: Option<&str>) -> anyhow::Result<Outcome> {
@@ -355,36 +490,59 @@ impl Applier<'_> {
                 }
             },
         };
-        match self.api.list(Some(&id)).await {
-            Ok(children) if !children.is_empty() => {
-                return skip("the folder is not empty on the server")
-            }
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {
+        match http::delete_empty_folder(self.api, &id).await? {
+            Deleted::Yes => {
                 self.state.delete(Table::Base, rel)?;
-                return Ok(Applied(None));
+                done(format!("deleted folder {rel} on the server"))
             }
-            Err(e) => return Err(e.into()),
+            Deleted::Gone => {
+                self.state.delete(Table::Base, rel)?;
+                Ok(Applied(None))
+            }
+            Deleted::Refused => skip("the folder is not empty on the server"),
         }
-        http::delete(self.api, &id, true).await?;
-        self.state.delete(Table::Base, rel)?;
-        done(format!("deleted folder {rel} on the server"))
     }
 
-    /// The server's file must make way for a local folder: fetch it to a conflicted
-    /// copy (uploaded by the next pass), then remove it from the server.
+    /// The server's file must make way for a local folder: fetch it to a conflicted copy,
+    /// upload that copy, and only then remove the file from the server.
     async fn remote_file_aside(&self, rel: &str, remote: &FileMeta) -> anyhow::Result<Outcome> {
-        let copy = self.copy_name(rel);
-        if !self.download(&copy, remote, None).await? {
-            return skip("changed on the server meanwhile");
+        let copy = self.copy_name(rel, 0);
+        if let Err(why) = self.download(&copy, remote, None).await? {
+            return skip(why);
         }
-        // The copy is not on the server yet: the next pass uploads it.
-        self.state.delete(Table::Base, &copy)?;
         self.state.add_conflict(&copy, rel)?;
-        self.delete_remote(rel, remote).await?;
-        done(format!(
-            "conflict: a folder replaced {rel}; kept the server's file as {copy}"
-        ))
+        let stamps = self.local(&copy).symlink_metadata().ok();
+        let local = FileMeta {
+            mtime: stamps.as_ref().map(mtime_of),
+            ckey: stamps.as_ref().map(change_key),
+            ..remote.clone()
+        };
+        // The copy is a new local file until it is on the server.
+        self.state.delete(Table::Base, &copy)?;
+        if self.upload_new(&copy, &local).await? != Sent::Yes {
+            return skip(format!(
+                "kept the server's file as {copy} here; it is removed from the server once \
+                 the copy is uploaded"
+            ));
+        }
+        match self.delete_remote(rel, remote).await? {
+            Applied(_) => done(format!(
+                "conflict: a folder replaced {rel}; kept the server's file as {copy}"
+            )),
+            skipped => Ok(skipped),
+        }
+    }
+}
+
+/// Now, in seconds since the epoch.
+pub fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Flushes a folder's entries (a rename into it) to disk; best effort.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 

@@ -63,6 +63,7 @@ impl Fixture {
             id: None,
             version: None,
             mtime: Some(mtime_of(&m)),
+            ckey: Some(crate::sync::scan::change_key(&m)),
         }
     }
 
@@ -77,7 +78,7 @@ impl Fixture {
             &tmp,
             data.len() as u64,
             &hash,
-            None,
+            &http::Precondition::None,
         )
         .await
         .unwrap();
@@ -147,7 +148,7 @@ async fn an_upload_never_replaces_a_new_file_that_reuses_the_old_version_number(
         replaces: Some(remote_meta(&v1)),
     };
     // Deleted and made again: a new file, at version 1 again.
-    http::delete(&fx.api, &v1.id, false).await.unwrap();
+    fx.api.delete_entry(&Entry::File(v1.clone())).await.unwrap();
     let again = fx.put("f.txt", "new file").await;
     assert_eq!(again.version, v1.version);
     let out = fx.applier().apply(&op).await.unwrap();
@@ -192,5 +193,96 @@ async fn a_remote_delete_skips_a_file_changed_on_the_server_since_the_plan() {
     let out = fx.applier().apply(&op).await.unwrap();
     assert!(matches!(out, Outcome::Skipped(_)), "{out:?}");
     assert!(fx.api.entry_at("/f.txt").await.unwrap().is_some());
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_file_created_elsewhere_since_the_plan_becomes_a_conflicted_copy() {
+    let fx = Fixture::new().await;
+    let mine = fx.write("new.txt", "mine");
+    let op = Op::Upload {
+        path: "new.txt".into(),
+        local: mine,
+        replaces: None,
+    };
+    // Another device creates the same path after the plan, before the upload.
+    fx.put("new.txt", "theirs").await;
+    let out = fx.applier().apply(&op).await.unwrap();
+    assert!(outcome_line(&out).starts_with("conflict"), "{out:?}");
+    assert_eq!(fx.read("new.txt").as_deref(), Some("theirs"));
+    let copies = fx.copies("new");
+    assert_eq!(copies.len(), 1);
+    assert_eq!(fx.read(&copies[0]).as_deref(), Some("mine"));
+    let on_server = fx.api.entry_at(&format!("/{}", copies[0])).await.unwrap();
+    assert!(on_server.is_some());
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_folder_delete_keeps_a_file_added_since_the_plan() {
+    let fx = Fixture::new().await;
+    let f = fx.put("d/x.txt", "x").await;
+    let Some(Entry::Folder(d)) = fx.api.entry_at("/d").await.unwrap() else {
+        panic!("d is a folder");
+    };
+    let ops = [
+        Op::DeleteRemote {
+            path: "d/x.txt".into(),
+            remote: remote_meta(&f),
+        },
+        Op::DeleteRemoteFolder {
+            path: "d".into(),
+            id: Some(d.id.clone()),
+        },
+    ];
+    // Another device adds a file to the folder after the plan.
+    fx.put("d/added.txt", "added").await;
+    let a = fx.applier();
+    assert!(matches!(
+        a.apply(&ops[0]).await.unwrap(),
+        Outcome::Applied(_)
+    ));
+    let out = a.apply(&ops[1]).await.unwrap();
+    assert!(matches!(out, Outcome::Skipped(_)), "{out:?}");
+    assert!(fx.api.entry_at("/d/added.txt").await.unwrap().is_some());
+    assert!(fx.api.entry_at("/d/x.txt").await.unwrap().is_none());
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_file_making_way_for_a_folder_is_deleted_only_after_its_copy_is_up() {
+    let fx = Fixture::new().await;
+    let f = fx.put("p", "the server's file").await;
+    let op = Op::RemoteFileAside {
+        path: "p".into(),
+        remote: remote_meta(&f),
+    };
+    let out = fx.applier().apply(&op).await.unwrap();
+    assert!(outcome_line(&out).starts_with("conflict"), "{out:?}");
+    let copies = fx.copies("p");
+    assert_eq!(copies.len(), 1);
+    let copy = fx.api.entry_at(&format!("/{}", copies[0])).await.unwrap();
+    let Some(Entry::File(copy)) = copy else {
+        panic!("the copy is on the server");
+    };
+    assert_eq!(copy.content_hash, f.content_hash);
+    assert!(fx.api.entry_at("/p").await.unwrap().is_none());
+    fx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_never_write_through_a_symbolic_link() {
+    let fx = Fixture::new().await;
+    let f = fx.put("d/x.txt", "x").await;
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), fx.dir.path().join("d")).unwrap();
+    let op = Op::Download {
+        path: "d/x.txt".into(),
+        remote: remote_meta(&f),
+        expect_local: None,
+    };
+    let out = fx.applier().apply(&op).await.unwrap();
+    assert!(matches!(out, Outcome::Skipped(_)), "{out:?}");
+    assert!(!outside.path().join("x.txt").exists());
     fx.stop().await;
 }

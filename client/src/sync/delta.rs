@@ -2,6 +2,10 @@
 //! change log: every page from the stored cursor on is applied and committed together
 //! with the cursor after it. The first pass has no cursor and reads the log from the
 //! beginning, which builds the whole mirror with the same code.
+//!
+//! A cursor the server refuses (410 `cursor_reset`, or 400 from a server that does not
+//! know that code) means its history is not the one the merge base was made with: the
+//! base is forgotten too, and the pass merges both sides as a first sync does.
 
 use dbx_shared::api::{Change, ChangeOp, Entry};
 
@@ -13,31 +17,39 @@ use crate::api::Api;
 /// The state key of the delta cursor.
 pub const CURSOR: &str = "cursor";
 
-/// Pulls every change since the stored cursor; returns how many there were.
-pub async fn pull(api: &Api, state: &mut State, root: &str) -> anyhow::Result<usize> {
-    let mut seen = 0;
-    let mut reset = false;
+/// What a pull did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pulled {
+    pub changes: usize,
+    /// The server's history changed: everything known about it was forgotten.
+    pub reset: bool,
+}
+
+/// Pulls every change since the stored cursor.
+pub async fn pull(api: &Api, state: &mut State, root: &str) -> anyhow::Result<Pulled> {
+    let mut out = Pulled::default();
     loop {
         let cursor = state.get(CURSOR)?;
         let page = match http::delta(api, cursor.as_deref()).await {
             Ok(p) => p,
-            // A cursor the server no longer takes (its database was replaced, say): read
-            // the whole log again. Nothing is lost: the base is kept.
             Err(e)
                 if cursor.is_some()
-                    && !reset
-                    && e.status() == Some(reqwest::StatusCode::BAD_REQUEST) =>
+                    && !out.reset
+                    && (http::is_cursor_reset(&e)
+                        || e.status() == Some(reqwest::StatusCode::BAD_REQUEST)) =>
             {
                 eprintln!(
-                    "the server refused the stored delta cursor ({e}); reading all changes again"
+                    "warning: the server's history is not the one this folder last synced with \
+                     ({e}); merging both sides as on a first sync: nothing is deleted, and files \
+                     that differ are kept as conflicted copies"
                 );
-                state.reset_remote()?;
-                reset = true;
+                state.forget_server()?;
+                out.reset = true;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        seen += page.entries.len();
+        out.changes += page.entries.len();
         let listed = remote_moves::list_moved_in(api, root, &page.entries).await?;
         let batch = state.batch()?;
         for (i, change) in page.entries.iter().enumerate() {
@@ -49,7 +61,7 @@ pub async fn pull(api: &Api, state: &mut State, root: &str) -> anyhow::Result<us
         batch.set(CURSOR, &page.cursor)?;
         batch.commit()?;
         if !page.has_more || cursor.as_deref() == Some(page.cursor.as_str()) {
-            return Ok(seen);
+            return Ok(out);
         }
     }
 }
@@ -108,6 +120,7 @@ pub fn remote_meta(f: &dbx_shared::api::FileEntry) -> FileMeta {
         id: Some(f.id.clone()),
         version: Some(f.version),
         mtime: None,
+        ckey: None,
     }
 }
 

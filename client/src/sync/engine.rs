@@ -1,24 +1,34 @@
 //! One two-way pass: pull the server's changes into the mirror, scan the local folder,
 //! plan, and apply the ops one by one, recording the base after each. Also what `dbx
 //! status` shows: the same plan, without talking to the server.
+//!
+//! A folder's state belongs to one server URL and one account: another account at the
+//! same URL is taken as a server whose history changed (everything known about the
+//! server is forgotten, and the pass merges as a first sync). One sync per folder, by an
+//! OS lock on `.dbx/lock` that the kernel drops when the process ends, however it ends.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::apply::{Applier, Outcome};
+use super::apply::{now_s, Applier, Outcome};
 use super::delta;
-use super::planner::{mass_delete, plan, Op, Snapshot};
-use super::scan::{scan, Ignore, Scan};
+use super::guard::MassDeleteGuard;
+use super::planner::{plan, Op, Snapshot};
+use super::scan::{scan, Ignore, Scan, SETTLE};
 use super::state::{State, Table};
+use super::trash;
 use crate::api::{Api, ClientError};
 use crate::remote::{ensure_folder, RemotePath};
 
 /// State keys.
 pub const REMOTE_ROOT: &str = "remote_root";
 pub const SERVER: &str = "server";
+pub const ACCOUNT: &str = "account";
 pub const DEVICE: &str = "device";
 pub const LAST_SYNC: &str = "last_sync";
 
@@ -31,6 +41,21 @@ pub struct Options {
     pub device: Option<String>,
     pub allow_mass_delete: bool,
     pub quiet: bool,
+    /// How long the scan waits to see whether a just-changed file is still being written.
+    pub settle: Duration,
+}
+
+impl Options {
+    pub fn new(root: PathBuf) -> Options {
+        Options {
+            root,
+            remote: None,
+            device: None,
+            allow_mass_delete: false,
+            quiet: false,
+            settle: SETTLE,
+        }
+    }
 }
 
 /// What one pass did.
@@ -40,6 +65,8 @@ pub struct Report {
     pub skipped: usize,
     pub failed: usize,
     pub busy: usize,
+    /// Paths left alone because they cannot be synced as they are.
+    pub unsyncable: usize,
 }
 
 /// A synced folder with its state and a server connection.
@@ -49,8 +76,15 @@ pub struct Engine {
     root: PathBuf,
     remote_root: RemotePath,
     device: String,
+    /// Approves the deletions pending now, once (`--allow-mass-delete`).
     allow_mass_delete: bool,
     quiet: bool,
+    settle: Duration,
+    /// Lines already shown: each problem is reported once, not every pass.
+    reported: HashSet<String>,
+    /// Tests: the pass stops after this many ops, as if the process died there.
+    #[cfg(test)]
+    pub(crate) op_budget: Option<usize>,
     _lock: FolderLock,
 }
 
@@ -61,10 +95,11 @@ impl Engine {
         std::fs::create_dir_all(&opts.root)
             .with_context(|| format!("creating {}", opts.root.display()))?;
         let root = opts.root.canonicalize()?;
+        let lock = FolderLock::take(&root.join(super::state::STATE_DIR))?;
         let state = State::open(&root)?;
-        let lock = FolderLock::take(state.dir())?;
         // Left by a run that was killed mid-download.
         let _ = std::fs::remove_dir_all(state.dir().join("tmp"));
+        trash::purge(state.dir());
         match state.get(SERVER)? {
             Some(s) if s != api.base() => bail!(
                 "{} is synced with {s}, not {}; use another folder",
@@ -72,6 +107,26 @@ impl Engine {
                 api.base()
             ),
             _ => state.set(SERVER, api.base())?,
+        }
+        if let Some(account) = api.user_id().await {
+            match state.get(ACCOUNT)? {
+                Some(a) if a == account => {}
+                previous => {
+                    if previous.is_some() {
+                        eprintln!(
+                            "warning: {} was synced with another account; merging both sides \
+                             as on a first sync (nothing is deleted)",
+                            root.display()
+                        );
+                    }
+                    // Unknown before (a state made by an older client) counts as another
+                    // account too: the base cannot be trusted to be this account's.
+                    if previous.is_some() || state.get(delta::CURSOR)?.is_some() {
+                        state.forget_server()?;
+                    }
+                    state.set(ACCOUNT, &account)?;
+                }
+            }
         }
         let stored = state.get(REMOTE_ROOT)?;
         let remote_root = match (&opts.remote, &stored) {
@@ -110,7 +165,7 @@ impl Engine {
         let device = match (opts.device, state.get(DEVICE)?) {
             (Some(d), _) => d,
             (None, Some(d)) => d,
-            (None, None) => host_name(),
+            (None, None) => default_device(),
         };
         // It becomes part of file names.
         let device = device.replace(['/', '\0'], "-");
@@ -124,7 +179,34 @@ impl Engine {
             device,
             allow_mass_delete: opts.allow_mass_delete,
             quiet: opts.quiet,
+            settle: opts.settle,
+            reported: HashSet::new(),
+            #[cfg(test)]
+            op_budget: None,
         })
+    }
+
+    /// Shows `line` on stderr unless it was shown before by this process.
+    fn report_once(&mut self, line: String) {
+        if self.reported.insert(line.clone()) {
+            eprintln!("{line}");
+        }
+    }
+
+    #[cfg(test)]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Approves the deletions the next pass plans, once (as `--allow-mass-delete`).
+    #[cfg(test)]
+    pub fn approve_mass_delete(&mut self) {
+        self.allow_mass_delete = true;
+    }
+
+    #[cfg(test)]
+    pub fn settle(&self) -> Duration {
+        self.settle
     }
 
     pub fn root(&self) -> &Path {
@@ -141,24 +223,33 @@ impl Engine {
 
     /// One pass. Stops between two ops once `stop` is set.
     pub async fn pass(&mut self, stop: &AtomicBool) -> anyhow::Result<Report> {
-        delta::pull(&self.api, &mut self.state, &self.remote_root.to_string()).await?;
-        let (ops, scan) = prepare(&self.state, &self.root).await?;
-        for p in &scan.problems {
-            eprintln!("warning: {p}");
+        let pulled = delta::pull(&self.api, &mut self.state, &self.remote_root.to_string()).await?;
+        if pulled.reset {
+            // The guard's window counted files of a history that is gone.
+            MassDeleteGuard::new(&self.state).restart()?;
         }
-        let base = self.state.load(Table::Base)?;
-        if let Some(m) = mass_delete(&ops, &base) {
+        let (ops, scan) = prepare(&self.state, &self.root, self.settle).await?;
+        for p in &scan.problems {
+            self.report_once(format!("warning: {p}"));
+        }
+        let guard = MassDeleteGuard::new(&self.state);
+        if let Some(m) = guard.check(&ops, now_s())? {
             if !self.allow_mass_delete {
                 bail!(
-                    "this pass would delete {} of {} files; nothing was changed. If that is \
-                     what you want, run again with --allow-mass-delete",
+                    "this pass would bring the deletions of the last hour to {} of {} files; \
+                     nothing was deleted. If that is what you want, run again with \
+                     --allow-mass-delete",
                     m.deletes,
                     m.files
                 );
             }
+            // Approved once: these deletions, not every later one.
+            self.allow_mass_delete = false;
+            guard.restart()?;
         }
         let mut report = Report {
             busy: scan.busy.len(),
+            unsyncable: scan.skipped.len(),
             ..Report::default()
         };
         let applier = Applier {
@@ -168,7 +259,11 @@ impl Engine {
             remote_root: &self.remote_root,
             device: &self.device,
         };
-        for op in &ops {
+        let mut lines = Vec::new();
+        let ops: &[Op] = &ops;
+        #[cfg(test)]
+        let ops = &ops[..self.op_budget.map_or(ops.len(), |b| b.min(ops.len()))];
+        for op in ops {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
@@ -184,7 +279,7 @@ impl Engine {
                 Ok(Outcome::Skipped(why)) => {
                     report.skipped += 1;
                     if !self.quiet {
-                        eprintln!("skipped {}: {why}; retried next pass", op.path());
+                        lines.push(format!("skipped {}: {why}", op.path()));
                     }
                 }
                 // The server is gone or the session is: no point going on.
@@ -194,6 +289,9 @@ impl Engine {
                     eprintln!("error: {}: {e:#}", op.path());
                 }
             }
+        }
+        for line in lines {
+            self.report_once(line);
         }
         if report.failed == 0 && !stop.load(Ordering::SeqCst) {
             self.state
@@ -213,10 +311,14 @@ pub fn is_fatal(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Scans the folder and plans against the stored mirror and base. Ignored and busy
-/// paths are left out of all three snapshots, so they are neither sent, fetched nor
-/// taken for deleted.
-pub async fn prepare(state: &State, root: &Path) -> anyhow::Result<(Vec<Op>, Scan)> {
+/// Scans the folder and plans against the stored mirror and base. Ignored, busy and
+/// unsyncable paths are left out of all three snapshots, so they are neither sent,
+/// fetched nor taken for deleted.
+pub async fn prepare(
+    state: &State,
+    root: &Path,
+    settle: Duration,
+) -> anyhow::Result<(Vec<Op>, Scan)> {
     let ignore = Ignore::load(root)?;
     let mut base = state.load(Table::Base)?;
     let mut remote = state.load(Table::Remote)?;
@@ -224,19 +326,56 @@ pub async fn prepare(state: &State, root: &Path) -> anyhow::Result<(Vec<Op>, Sca
     ignore.filter(&mut remote);
     let (root_buf, base_copy) = (root.to_path_buf(), base.clone());
     let (scan, _ignore) = tokio::task::spawn_blocking(move || {
-        let s = scan(&root_buf, &base_copy, &ignore);
+        let s = scan(&root_buf, &base_copy, &ignore, settle);
         (s, ignore)
     })
     .await
     .context("the scanning thread failed")?;
     let mut scan = scan?;
-    for p in &scan.busy {
+    case_collisions(&mut scan, &remote);
+    for p in scan.busy.iter().chain(&scan.skipped) {
         for snap in [&mut scan.snapshot, &mut remote, &mut base] {
             drop_tree(snap, p);
         }
     }
     let ops = plan(&scan.snapshot, &remote, &base);
     Ok((ops, scan))
+}
+
+/// A local path that the server spells differently (it matches names case-insensitively
+/// and by Unicode form): syncing either would touch the other, so both are left alone
+/// until the user renames one.
+fn case_collisions(scan: &mut Scan, remote: &Snapshot) {
+    use std::collections::HashMap;
+    let by_key: HashMap<String, &String> = remote
+        .entries
+        .keys()
+        .map(|p| (dbx_shared::names::name_key(p), p))
+        .collect();
+    let mut found = Vec::new();
+    for p in scan.snapshot.entries.keys() {
+        if remote.get(p).is_some() {
+            continue;
+        }
+        if let Some(theirs) = by_key.get(&dbx_shared::names::name_key(p)) {
+            found.push((p.clone(), (*theirs).clone()));
+        }
+    }
+    for (mine, theirs) in found {
+        if scan
+            .skipped
+            .iter()
+            .any(|s| mine.starts_with(&format!("{s}/")))
+        {
+            continue;
+        }
+        scan.problems.push(format!(
+            "{mine}: the server has it as {theirs} (names that differ only in case or Unicode \
+             form are the same name there); neither is synced until one is renamed"
+        ));
+        scan.skipped.insert(mine);
+        scan.skipped.insert(theirs);
+    }
 }
 
 fn drop_tree(snap: &mut Snapshot, path: &str) {
@@ -257,48 +396,45 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "this device".to_string())
 }
 
-/// One sync at a time per folder: `.dbx/lock` holds the pid of the process syncing it,
-/// and is removed when that process is done. A lock whose process is gone is taken over.
+/// The device name when none is given: the host name and four random hex digits, so that
+/// two hosts with the same name (cloned machines, containers) still make different
+/// conflicted copies. Kept in the folder's state once chosen.
+pub fn default_device() -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    format!("{} {:04x}", host_name(), n & 0xffff)
+}
+
+/// One sync at a time per folder: an exclusive OS lock (`flock`) on `.dbx/lock`. The
+/// kernel releases it when the process ends, however it ends, so there is nothing stale
+/// to clean up and no window between checking and taking it.
 struct FolderLock {
-    path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl FolderLock {
     fn take(state_dir: &Path) -> anyhow::Result<FolderLock> {
-        use std::io::Write;
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating {}", state_dir.display()))?;
         let path = state_dir.join("lock");
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    write!(f, "{}", std::process::id())?;
-                    return Ok(FolderLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
-                    let pid = pid.trim();
-                    if !pid.is_empty() && Path::new("/proc").join(pid).exists() {
-                        bail!(
-                            "another dbx sync (pid {pid}) is syncing this folder; if there is \
-                             none, remove {}",
-                            path.display()
-                        );
-                    }
-                    // Its process is gone: the lock is stale.
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(FolderLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another dbx sync is syncing {} already",
+                state_dir.parent().unwrap_or(state_dir).display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
             }
         }
-        bail!("cannot take the lock {}", path.display())
-    }
-}
-
-impl Drop for FolderLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }

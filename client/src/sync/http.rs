@@ -1,13 +1,15 @@
-//! The few API calls sync needs beyond `crate::api`: delta pages and long-poll, uploads
-//! with `If-Match`, deletes by id, and downloads into a temporary file whose hash the
-//! caller checks. All go through `Api::send`, so they share its refresh-on-401.
+//! The few API calls sync needs beyond `crate::api`: delta pages and long-poll, uploads and
+//! deletes with preconditions, and downloads into a temporary file whose hash the caller
+//! checks. All go through `Api::send`, so they share its refresh-on-401.
 
 use std::path::Path;
 
 use anyhow::Context;
 use dbx_shared::api::{DeltaReply, FileEntry, WaitReply};
+use dbx_shared::ErrorCode;
 use reqwest::StatusCode;
 
+pub use crate::api::Precondition;
 use crate::api::{json, Api, ApiResult, ClientError};
 use crate::transfer;
 
@@ -54,27 +56,65 @@ pub async fn wait(api: &Api, cursor: Option<&str>, timeout_s: u64) -> ApiResult<
     Ok(r.changes)
 }
 
-/// The file with `id`, or `None` if it is gone.
-pub async fn file(api: &Api, id: &str) -> ApiResult<Option<FileEntry>> {
-    match api.file(id).await {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.is_not_found() => Ok(None),
+/// What a conditional delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted now.
+    Yes,
+    /// It was gone already.
+    Gone,
+    /// Refused: the file changed (412) or the folder is not empty (409). Nothing deleted.
+    Refused,
+}
+
+async fn delete_checked(
+    api: &Api,
+    url: &str,
+    pre: &Precondition,
+    q: &[(&str, &str)],
+) -> ApiResult<Deleted> {
+    match api
+        .send(|| Ok(pre.apply(client().delete(url).query(q))))
+        .await
+    {
+        Ok(_) => Ok(Deleted::Yes),
+        Err(e) if e.is_not_found() => Ok(Deleted::Gone),
+        Err(e) if is_precondition_failed(&e) || e.status() == Some(StatusCode::CONFLICT) => {
+            Ok(Deleted::Refused)
+        }
         Err(e) => Err(e),
     }
 }
 
-/// Deletes a file (`folder` false) or a folder by id; already gone is fine.
-pub async fn delete(api: &Api, id: &str, folder: bool) -> ApiResult<()> {
-    let kind = if folder { "folders" } else { "files" };
-    let url = api.url(&format!("/{kind}/{id}"));
-    match api.send(|| Ok(client().delete(&url))).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Deletes the file `id` only if it still is at `version` (`If-Match: "<id>:<version>"`).
+pub async fn delete_file(api: &Api, id: &str, version: i64) -> ApiResult<Deleted> {
+    let pre = Precondition::Is {
+        id: id.to_string(),
+        version,
+    };
+    delete_checked(api, &api.url(&format!("/files/{id}")), &pre, &[]).await
 }
 
-/// Whether an upload was refused because the server's version moved on (412).
+/// Deletes the folder `id` only if it is empty (`?recursive=false`), so that a file
+/// another device put in it meanwhile survives.
+pub async fn delete_empty_folder(api: &Api, id: &str) -> ApiResult<Deleted> {
+    let url = api.url(&format!("/folders/{id}"));
+    delete_checked(api, &url, &Precondition::None, &[("recursive", "false")]).await
+}
+
+/// Whether the server refused a delta cursor because its history changed (410
+/// `cursor_reset`: a restored or replaced database, a re-created account).
+pub fn is_cursor_reset(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Api {
+            code: ErrorCode::CursorReset,
+            ..
+        }
+    ) || e.status() == Some(StatusCode::GONE)
+}
+
+/// Whether a write was refused because the server's side moved on (412).
 pub fn is_precondition_failed(e: &ClientError) -> bool {
     e.status() == Some(StatusCode::PRECONDITION_FAILED)
 }
@@ -85,18 +125,18 @@ pub fn is_checksum_mismatch(e: &ClientError) -> bool {
     e.status() == Some(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// Uploads `local` to `path`; with `if_match`, only over that version. Streams the file
-/// with its size and hash declared, so the server refuses bytes that changed meanwhile.
-/// Returns the entry and whether the server made a new file (201).
+/// Uploads `local` to `path` under `pre`. Streams the file with its size and hash
+/// declared, so the server refuses bytes that changed meanwhile. Returns the entry and
+/// whether the server made a new file (201).
 pub async fn upload(
     api: &Api,
     path: &str,
     local: &Path,
     size: u64,
     hash: &str,
-    if_match: Option<i64>,
+    pre: &Precondition,
 ) -> ApiResult<(FileEntry, bool)> {
-    api.upload(path, size, hash, if_match, || {
+    api.upload(path, size, hash, pre, || {
         transfer::file_body(local, size, None)
     })
     .await

@@ -7,15 +7,23 @@
 //! - `delta`, `http`: the server side: change log into the mirror, the calls sync needs;
 //!   `remote_moves`: server moves into the mirror (as delete plus create, for now).
 //! - `apply`, `engine`: applying ops with their checks; one pass.
+//! - `guard`: the mass-delete guard over a one-hour window.
+//! - `trash`: the local trash deleted and replaced files go to first.
 //! - `watch`: keep syncing on local events and server changes.
 
 pub mod apply;
 pub mod delta;
 pub mod engine;
+pub mod guard;
 pub mod http;
 pub mod planner;
 pub mod remote_moves;
 pub mod scan;
 pub mod snapshot;
 pub mod state;
+pub mod trash;
 pub mod watch;
+
+#[cfg(test)]
+#[path = "sim_real_tests.rs"]
+mod sim_real;

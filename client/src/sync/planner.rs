@@ -183,6 +183,7 @@ fn merged(l: &Node, r: &Node) -> Node {
     match (l, r) {
         (Node::File(l), Node::File(r)) => Node::File(FileMeta {
             mtime: l.mtime,
+            ckey: l.ckey.clone(),
             ..r.clone()
         }),
         _ => r.clone(),
@@ -400,19 +401,26 @@ pub struct MassDelete {
     pub files: usize,
 }
 
-/// Files a plan deletes (on either side), and whether that is more than half of the
-/// files the base knows and more than 5: then the pass needs `--allow-mass-delete`.
-pub fn mass_delete(ops: &[Op], base: &Snapshot) -> Option<MassDelete> {
-    let deletes = ops
+/// Files a plan deletes (on either side) plus the `earlier` deletions of the guard's
+/// window, against the files there were at the window's start (the base's now plus those
+/// deleted since): more than half, and more than 5, needs `--allow-mass-delete`. Counting
+/// over a window catches an `rm -rf` of a big tree that passes see a piece at a time.
+pub fn mass_delete(ops: &[Op], base: &Snapshot, earlier: usize) -> Option<MassDelete> {
+    let planned = ops
         .iter()
         .filter(|op| matches!(op, Op::DeleteLocal { .. } | Op::DeleteRemote { .. }))
         .count();
-    let files = base.file_count();
-    (deletes > 5 && deletes * 2 > files).then_some(MassDelete { deletes, files })
+    let (deletes, files) = (planned + earlier, base.file_count() + earlier);
+    (planned > 0 && deletes > 5 && deletes * 2 > files).then_some(MassDelete { deletes, files })
 }
 
+/// The longest name most file systems take, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// The name a losing local edit is kept under:
-/// `name (conflicted copy <device> <stamp>).ext` beside the original.
+/// `name (conflicted copy <device> <stamp>).ext` beside the original. The stem is
+/// shortened (never the extension, unless it is unusually long) so that the name stays
+/// within [`MAX_NAME_BYTES`].
 pub fn conflict_name(path: &str, device: &str, stamp: &str) -> RelPath {
     let (dir, name) = match path.rsplit_once('/') {
         Some((d, n)) => (Some(d), n),
@@ -421,14 +429,26 @@ pub fn conflict_name(path: &str, device: &str, stamp: &str) -> RelPath {
     // The extension is what follows the last dot, unless the dot starts the name
     // (`.bashrc` has none).
     let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => name.split_at(i),
+        Some(i) if i > 0 && name.len() - i <= 32 => name.split_at(i),
         _ => (name, ""),
     };
-    let new = format!("{stem} (conflicted copy {device} {stamp}){ext}");
+    let device = truncate(device, 64);
+    let suffix = format!(" (conflicted copy {device} {stamp})");
+    let room = MAX_NAME_BYTES.saturating_sub(suffix.len() + ext.len());
+    let new = format!("{}{suffix}{ext}", truncate(stem, room).trim_end());
     match dir {
         Some(d) => format!("{d}/{new}"),
         None => new,
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// True for names made by [`conflict_name`].
@@ -441,6 +461,10 @@ pub fn is_conflict_copy(path: &str) -> bool {
 #[cfg(test)]
 #[path = "planner_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "planner_table_tests.rs"]
+mod table;
 
 #[cfg(test)]
 #[path = "sim_tests.rs"]

@@ -9,6 +9,7 @@ fn lf(hash: &str) -> Node {
         id: None,
         version: None,
         mtime: Some(1),
+        ckey: None,
     })
 }
 
@@ -19,6 +20,7 @@ fn rf(hash: &str, version: i64) -> Node {
         id: Some(format!("id-{hash}")),
         version: Some(version),
         mtime: None,
+        ckey: None,
     })
 }
 
@@ -29,6 +31,7 @@ fn bf(hash: &str, version: i64) -> Node {
         id: Some(format!("id-{hash}")),
         version: Some(version),
         mtime: Some(1),
+        ckey: None,
     })
 }
 
@@ -297,7 +300,7 @@ fn mass_delete_guard_counts_file_deletes() {
     }
     let ops = plan(&local, &remote, &base);
     assert_eq!(
-        mass_delete(&ops, &base),
+        mass_delete(&ops, &base, 0),
         Some(MassDelete {
             deletes: 6,
             files: 10
@@ -306,11 +309,31 @@ fn mass_delete_guard_counts_file_deletes() {
     // Five deleted: allowed (not more than 5).
     local.insert("f5", lf("h5"));
     let ops = plan(&local, &remote, &base);
-    assert_eq!(mass_delete(&ops, &base), None);
+    assert_eq!(mass_delete(&ops, &base, 0), None);
     // All of a small tree: allowed (not more than 5).
     let small = snap(&[("a", bf("a", 1)), ("b", bf("b", 1))]);
     let ops = plan(&Snapshot::default(), &small, &small);
-    assert_eq!(mass_delete(&ops, &small), None);
+    assert_eq!(mass_delete(&ops, &small, 0), None);
+
+    // Over several passes: 4 deleted in an earlier pass of the window (base now 6), 2
+    // more now: 6 of the 10 there were.
+    let six = Snapshot {
+        entries: base.entries.clone().into_iter().skip(4).collect(),
+    };
+    let mut local = six.clone();
+    local.remove("f4");
+    local.remove("f5");
+    let ops = plan(&local, &six, &six);
+    assert_eq!(mass_delete(&ops, &six, 0), None);
+    assert_eq!(
+        mass_delete(&ops, &six, 4),
+        Some(MassDelete {
+            deletes: 6,
+            files: 10
+        })
+    );
+    // Nothing to delete now: nothing to refuse.
+    assert_eq!(mass_delete(&plan(&six, &six, &six), &six, 40), None);
 }
 
 #[test]

@@ -1,16 +1,22 @@
-//! The local side of a pass: walks the synced folder into a snapshot. A file whose size
-//! and modification time still match the base keeps the base's hash; only changed files
-//! are read and hashed. Files still being written (they changed between two looks about a
-//! second apart) are reported busy and left out of this pass. Ignored: `.dbx/`, editor and
-//! OS litter (`*.tmp`, `~$*`, `.~*`, `*.swp`, `.DS_Store`), and the gitignore-style
-//! patterns of the root's `.dbxignore`.
+//! The local side of a pass: walks the synced folder into a snapshot. A file whose size,
+//! modification time, inode and change time still match the base, and that did not change
+//! in the last seconds, keeps the base's hash; other files are read and hashed. Files
+//! still being written (they changed between two looks about a second apart) are busy and
+//! left out of this pass. What cannot be synced as it is (unreadable, a symbolic link or
+//! other special file, a name that is not UTF-8 or not NFC, two names that differ only in
+//! case or Unicode form) is skipped: reported, and left out of the pass on both sides, so
+//! its server side is never taken for deleted locally. Ignored: `.dbx/`, editor and OS
+//! litter (`*.tmp`, `~$*`, `.~*`, `*.swp`, `.DS_Store`), and the gitignore-style patterns
+//! of the root's `.dbxignore`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use dbx_shared::names::{name_key, normalize_name};
 use dbx_shared::ContentHasher;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
@@ -24,7 +30,7 @@ const BUILTIN: &[&str] = &["*.tmp", "~$*", ".~*", "*.swp", ".DS_Store", ".dbx-*.
 pub const IGNORE_FILE: &str = ".dbxignore";
 
 /// How long a file must keep its size and time before it is uploaded.
-const SETTLE: Duration = Duration::from_millis(1000);
+pub const SETTLE: Duration = Duration::from_millis(1000);
 
 /// Which relative paths are not synced.
 pub struct Ignore {
@@ -69,70 +75,122 @@ impl Ignore {
 #[derive(Debug, Default)]
 pub struct Scan {
     pub snapshot: Snapshot,
-    /// Files changing right now: left alone this pass.
+    /// Files changing right now: left alone this pass, looked at again soon.
     pub busy: BTreeSet<RelPath>,
+    /// Paths (with everything below) that cannot be synced as they are: left alone on
+    /// both sides until they change.
+    pub skipped: BTreeSet<RelPath>,
     /// Entries that cannot be synced, one line each (bad names, links, unreadable).
     pub problems: Vec<String>,
 }
 
-/// Walks `root`. Blocking: run it on a blocking thread.
-pub fn scan(root: &Path, base: &Snapshot, ignore: &Ignore) -> anyhow::Result<Scan> {
+impl Scan {
+    fn skip(&mut self, rel: RelPath, why: String) {
+        self.problems.push(why);
+        self.skipped.insert(rel);
+    }
+}
+
+/// Walks `root`, waiting up to `settle` for a second look at files that changed very
+/// recently. Blocking: run it on a blocking thread.
+pub fn scan(
+    root: &Path,
+    base: &Snapshot,
+    ignore: &Ignore,
+    settle: Duration,
+) -> anyhow::Result<Scan> {
     let first_look = SystemTime::now();
     let mut out = Scan::default();
     // Files hashed this time whose last change is recent: looked at again below.
     let mut fresh: Vec<(RelPath, PathBuf, u64, i64)> = Vec::new();
     let mut stack: Vec<(RelPath, PathBuf)> = vec![(String::new(), root.to_path_buf())];
     while let Some((rel_dir, dir)) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
+        let listed = std::fs::read_dir(&dir).and_then(|d| d.collect::<Result<Vec<_>, _>>());
+        let mut entries = match listed {
             Ok(e) => e,
             Err(e) if rel_dir.is_empty() => {
                 return Err(e).with_context(|| format!("reading {}", dir.display()))
             }
             Err(e) => {
-                out.problems.push(format!("{}: {e}", dir.display()));
                 // Unreadable: leave whatever is below it out of this pass.
-                out.busy.insert(rel_dir);
+                out.snapshot.remove(&rel_dir);
+                out.skip(rel_dir, format!("{}: {e}; not synced", dir.display()));
                 continue;
             }
         };
+        entries.sort_by_key(|e| e.file_name());
+        // Names the server takes as the same (case, Unicode form): only the first syncs.
+        let mut keys = HashSet::new();
         for entry in entries {
-            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
             let path = entry.path();
-            let Some(name) = checked_name(&entry.file_name(), &path, &mut out.problems) else {
-                continue;
-            };
-            let rel = if rel_dir.is_empty() {
-                name
-            } else {
-                format!("{rel_dir}/{name}")
-            };
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue; // gone since the listing
-            };
-            if meta.is_dir() {
-                if !ignore.is_ignored(&rel, true) {
-                    out.snapshot.insert(rel.clone(), Node::Folder { id: None });
-                    stack.push((rel, path));
+            let rel_of = |name: &str| {
+                if rel_dir.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel_dir}/{name}")
                 }
+            };
+            let name = match checked_name(&entry.file_name()) {
+                Ok(n) => n,
+                Err((why, normalized)) => {
+                    let why = format!("{}: {why}, not synced", path.display());
+                    match normalized {
+                        // Its server side (under the NFC name) is left alone too.
+                        Some(n) => out.skip(rel_of(&n), why),
+                        None => out.problems.push(why),
+                    }
+                    continue;
+                }
+            };
+            let rel = rel_of(&name);
+            let meta = match path.symlink_metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // gone since
+                Err(e) => {
+                    out.skip(rel, format!("{}: {e}; not synced", path.display()));
+                    continue;
+                }
+            };
+            if ignore.is_ignored(&rel, meta.is_dir()) {
+                continue;
+            }
+            if !keys.insert(name_key(&name)) {
+                out.skip(
+                    rel,
+                    format!(
+                        "{}: another name in this folder differs from it only by case or \
+                         Unicode form; not synced",
+                        path.display()
+                    ),
+                );
+                continue;
+            }
+            if meta.is_dir() {
+                out.snapshot.insert(rel.clone(), Node::Folder { id: None });
+                stack.push((rel, path));
                 continue;
             }
             if !meta.is_file() {
-                if !ignore.is_ignored(&rel, false) {
-                    out.problems.push(format!(
-                        "{}: not a regular file, not synced",
-                        path.display()
-                    ));
-                }
+                let what = if meta.is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a regular file"
+                };
+                out.skip(rel, format!("{}: {what}, not synced", path.display()));
                 continue;
             }
-            if ignore.is_ignored(&rel, false) {
-                continue;
-            }
-            let (size, mtime) = (meta.len(), mtime_of(&meta));
+            let (size, mtime, ckey) = (meta.len(), mtime_of(&meta), change_key(&meta));
+            // Changed in the last seconds: a second write in the same clock tick would
+            // keep every stamp, so only the content tells.
+            let racy = recent(mtime.max(ctime_of(&meta)), first_look);
             if let Some(Node::File(b)) = base.get(&rel) {
-                if b.size == size && b.mtime == Some(mtime) {
+                if !racy
+                    && b.size == size
+                    && b.mtime == Some(mtime)
+                    && b.ckey.as_ref() == Some(&ckey)
+                {
                     out.snapshot
-                        .insert(rel, Node::File(local_meta(&b.hash, size, mtime)));
+                        .insert(rel, Node::File(local_meta(&b.hash, size, mtime, ckey)));
                     continue;
                 }
             }
@@ -143,31 +201,33 @@ pub fn scan(root: &Path, base: &Snapshot, ignore: &Ignore) -> anyhow::Result<Sca
                         out.busy.insert(rel);
                         continue;
                     }
-                    if recent(mtime, first_look) {
+                    if racy {
                         fresh.push((rel.clone(), path, size, mtime));
                     }
                     out.snapshot
-                        .insert(rel, Node::File(local_meta(&hash, size, mtime)));
+                        .insert(rel, Node::File(local_meta(&hash, size, mtime, ckey)));
                 }
-                Err(e) => {
-                    out.problems.push(format!("{}: {e}", path.display()));
-                    out.busy.insert(rel);
-                }
+                Err(e) => out.skip(rel, format!("{}: {e}; not synced", path.display())),
             }
         }
     }
-    settle(&mut out, fresh, first_look);
+    settle_files(&mut out, fresh, first_look, settle);
     Ok(out)
 }
 
 /// The second look at recently changed files, about a second after the first.
-fn settle(out: &mut Scan, fresh: Vec<(RelPath, PathBuf, u64, i64)>, first_look: SystemTime) {
+fn settle_files(
+    out: &mut Scan,
+    fresh: Vec<(RelPath, PathBuf, u64, i64)>,
+    first_look: SystemTime,
+    settle: Duration,
+) {
     if fresh.is_empty() {
         return;
     }
-    let waited = first_look.elapsed().unwrap_or(SETTLE);
-    if waited < SETTLE {
-        std::thread::sleep(SETTLE - waited);
+    let waited = first_look.elapsed().unwrap_or(settle);
+    if waited < settle {
+        std::thread::sleep(settle - waited);
     }
     for (rel, path, size, mtime) in fresh {
         let now = path
@@ -190,38 +250,38 @@ fn recent(mtime: i64, first_look: SystemTime) -> bool {
     look - mtime < 2 * SETTLE.as_nanos() as i64
 }
 
-fn local_meta(hash: &str, size: u64, mtime: i64) -> FileMeta {
+fn local_meta(hash: &str, size: u64, mtime: i64, ckey: String) -> FileMeta {
     FileMeta {
         hash: hash.to_string(),
         size,
         id: None,
         version: None,
         mtime: Some(mtime),
+        ckey: Some(ckey),
     }
 }
 
-/// A name the server accepts as it is, or `None` with a problem noted.
-fn checked_name(name: &std::ffi::OsStr, path: &Path, problems: &mut Vec<String>) -> Option<String> {
+/// The inode and change time: what `cp -p`, `rsync -a` and `tar -x` cannot set back.
+pub fn change_key(meta: &std::fs::Metadata) -> String {
+    format!("{}:{}", meta.ino(), ctime_of(meta))
+}
+
+fn ctime_of(meta: &std::fs::Metadata) -> i64 {
+    meta.ctime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.ctime_nsec())
+}
+
+/// A name the server accepts as it is; otherwise why not, with its NFC form when it is
+/// valid UTF-8 that only is not in NFC (macOS hands back NFD names).
+fn checked_name(name: &std::ffi::OsStr) -> Result<String, (String, Option<String>)> {
     let Some(s) = name.to_str() else {
-        problems.push(format!(
-            "{}: the name is not UTF-8, not synced",
-            path.display()
-        ));
-        return None;
+        return Err(("the name is not UTF-8".into(), None));
     };
-    match dbx_shared::names::normalize_name(s) {
-        Ok(n) if n == s => Some(n),
-        Ok(_) => {
-            problems.push(format!(
-                "{}: the name is not in Unicode NFC form, not synced",
-                path.display()
-            ));
-            None
-        }
-        Err(e) => {
-            problems.push(format!("{}: {e}, not synced", path.display()));
-            None
-        }
+    match normalize_name(s) {
+        Ok(n) if n == s => Ok(n),
+        Ok(n) => Err(("the name is not in Unicode NFC form".into(), Some(n))),
+        Err(e) => Err((e.to_string(), None)),
     }
 }
 
@@ -279,7 +339,7 @@ mod tests {
         write(root, "logs/keep.log", "t");
         write(root, ".dbxignore", "build/\n*.log\n");
         let ign = Ignore::load(root).unwrap();
-        let s = scan(root, &Snapshot::default(), &ign).unwrap();
+        let s = scan(root, &Snapshot::default(), &ign, SETTLE).unwrap();
         assert_eq!(keys(&s), [".dbxignore", "a.txt", "d", "d/b.txt", "logs"]);
         let Some(Node::File(f)) = s.snapshot.get("a.txt") else {
             panic!("a.txt is a file");
@@ -298,17 +358,49 @@ mod tests {
         let mut base = Snapshot::default();
         base.insert(
             "a.txt",
-            Node::File(local_meta("from-base", 3, mtime_of(&meta))),
+            Node::File(local_meta(
+                "from-base",
+                3,
+                mtime_of(&meta),
+                change_key(&meta),
+            )),
         );
         let ign = Ignore::load(root).unwrap();
-        let s = scan(root, &base, &ign).unwrap();
+        let hash = |s: &Scan| {
+            s.snapshot
+                .get("a.txt")
+                .and_then(Node::file)
+                .unwrap()
+                .hash
+                .clone()
+        };
+        // Just written: a second write in the same clock tick would keep every stamp, so
+        // it is read anyway.
+        assert_ne!(hash(&scan(root, &base, &ign, SETTLE).unwrap()), "from-base");
+        std::thread::sleep(2 * SETTLE + Duration::from_millis(100));
+        assert_eq!(hash(&scan(root, &base, &ign, SETTLE).unwrap()), "from-base");
+
+        // Same size and modification time, as `cp -p` or `rsync -a` leave it: the change
+        // time tells, and it is hashed again.
+        let p = root.join("a.txt");
+        fs::write(&p, "xyz").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(meta.modified().unwrap())
+            .unwrap();
+        let now = fs::metadata(&p).unwrap();
+        assert_eq!((now.len(), mtime_of(&now)), (3, mtime_of(&meta)));
+        std::thread::sleep(2 * SETTLE + Duration::from_millis(100));
         assert_eq!(
-            s.snapshot.get("a.txt").and_then(Node::file).unwrap().hash,
-            "from-base"
+            hash(&scan(root, &base, &ign, SETTLE).unwrap()),
+            dbx_shared::content_hash::content_hash(b"xyz")
         );
+
         // A different size is a change: hashed again.
         write(root, "a.txt", "abcd");
-        let s = scan(root, &base, &ign).unwrap();
+        let s = scan(root, &base, &ign, SETTLE).unwrap();
         assert_ne!(
             s.snapshot.get("a.txt").and_then(Node::file).unwrap().hash,
             "from-base"
@@ -329,13 +421,13 @@ mod tests {
             }
         });
         let ign = Ignore::load(&root).unwrap();
-        let s = scan(&root, &Snapshot::default(), &ign).unwrap();
+        let s = scan(&root, &Snapshot::default(), &ign, SETTLE).unwrap();
         writer.join().unwrap();
         assert!(s.busy.contains("big.bin"), "{s:?}");
         assert!(s.snapshot.get("big.bin").is_none());
         // Once it stops changing it is there.
         std::thread::sleep(Duration::from_millis(50));
-        let s = scan(&root, &Snapshot::default(), &ign).unwrap();
+        let s = scan(&root, &Snapshot::default(), &ign, SETTLE).unwrap();
         assert!(s.snapshot.get("big.bin").is_some());
     }
 }

@@ -88,6 +88,7 @@ fn local_meta(content: &str) -> FileMeta {
         id: None,
         version: None,
         mtime: Some(0),
+        ckey: None,
     }
 }
 
@@ -114,6 +115,7 @@ impl Server {
                     id: Some(id.clone()),
                     version: Some(*version),
                     mtime: None,
+                    ckey: None,
                 }),
             };
             s.insert(p.clone(), node);
@@ -165,6 +167,7 @@ impl Server {
             id: Some(id),
             version: Some(version),
             mtime: Some(0),
+            ckey: None,
         })
     }
 
@@ -294,6 +297,7 @@ impl Device {
                                 id: Some(id),
                                 version: Some(version),
                                 mtime: None,
+                                ckey: None,
                             };
                             self.download(server, &path, &remote, None);
                         }

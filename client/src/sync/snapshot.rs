@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 pub type RelPath = String;
 
 /// A file as one side (or the base) sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileMeta {
     /// The API's content hash.
     pub hash: String,
@@ -18,6 +18,9 @@ pub struct FileMeta {
     pub version: Option<i64>,
     /// The local modification time in nanoseconds (local and base only).
     pub mtime: Option<i64>,
+    /// The local inode and change time, `"<inode>:<ctime ns>"` (local and base only): an
+    /// edit that keeps size and mtime (`cp -p`, `rsync -a`, `tar -x`) still changes it.
+    pub ckey: Option<String>,
 }
 
 /// One entry of a snapshot.

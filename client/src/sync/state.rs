@@ -1,8 +1,9 @@
 //! A synced folder's own state, in SQLite at `LOCAL_DIR/.dbx/state.sqlite` (never
 //! synced): the merge base (what both sides last agreed on, per path), a mirror of the
 //! server's tree below the remote root kept up to date from the delta feed, the delta
-//! cursor, and settings such as the device name. A delta page and the cursor after it
-//! commit together, so a crash never skips or half-applies a page.
+//! cursor, settings such as the device name, and the deletions of the last hour (for the
+//! mass-delete guard). A delta page and the cursor after it commit together, so a crash
+//! never skips or half-applies a page.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,11 @@ CREATE TABLE IF NOT EXISTS remote (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS conflicts (
     path TEXT PRIMARY KEY, original TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deletions (at INTEGER NOT NULL, path TEXT NOT NULL);
 ";
+
+/// Columns added after the first release, made on open when missing.
+const ADDED_COLUMNS: &[(&str, &str)] = &[("base", "ckey"), ("remote", "ckey")];
 
 /// Which of the two path-keyed tables.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +67,18 @@ impl State {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("setting up {}", file.display()))?;
+        for (table, column) in ADDED_COLUMNS {
+            let has: bool = conn.query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1)"
+                ),
+                [column],
+                |r| r.get(0),
+            )?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"))?;
+            }
+        }
         Ok(State { conn, dir })
     }
 
@@ -81,7 +98,7 @@ impl State {
 
     pub fn load(&self, table: Table) -> anyhow::Result<Snapshot> {
         let sql = format!(
-            "SELECT path, kind, id, version, hash, size, mtime FROM {}",
+            "SELECT path, kind, id, version, hash, size, mtime, ckey FROM {}",
             table.name()
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -98,6 +115,7 @@ impl State {
                     hash: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
                     size: r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64,
                     mtime: r.get(6)?,
+                    ckey: r.get(7)?,
                 })
             };
             Ok((path, node))
@@ -142,6 +160,44 @@ impl State {
     pub fn reset_remote(&self) -> anyhow::Result<()> {
         self.conn
             .execute_batch("DELETE FROM remote; DELETE FROM meta WHERE key = 'cursor';")?;
+        Ok(())
+    }
+
+    /// Forgets everything known about the server, the merge base included: the server's
+    /// history is not the one the base was made with (restored or replaced database,
+    /// another account), so the next pass merges both sides as a first sync does and
+    /// nothing is taken for deleted.
+    pub fn forget_server(&self) -> anyhow::Result<()> {
+        self.conn.execute_batch(
+            "BEGIN; DELETE FROM remote; DELETE FROM base; DELETE FROM deletions; \
+             DELETE FROM meta WHERE key IN ('cursor', 'window_start', 'window_files'); COMMIT;",
+        )?;
+        Ok(())
+    }
+
+    /// Notes a deletion applied now (either side), for the mass-delete guard.
+    pub fn note_deletion(&self, path: &str, at: i64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "INSERT INTO deletions (at, path) VALUES (?1, ?2)",
+            params![at, path],
+        )?;
+        Ok(())
+    }
+
+    /// Deletions applied at or after `since`.
+    pub fn deletions_since(&self, since: i64) -> anyhow::Result<usize> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM deletions WHERE at >= ?1",
+            [since],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as usize)
+    }
+
+    /// Forgets deletions before `before`.
+    pub fn prune_deletions(&self, before: i64) -> anyhow::Result<()> {
+        self.conn
+            .execute("DELETE FROM deletions WHERE at < ?1", [before])?;
         Ok(())
     }
 
@@ -226,8 +282,8 @@ impl Batch<'_> {
 
 fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Result<()> {
     let sql = format!(
-        "INSERT OR REPLACE INTO {} (path, kind, id, version, hash, size, mtime) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO {} (path, kind, id, version, hash, size, mtime, ckey) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         table.name()
     );
     match node {
@@ -240,7 +296,8 @@ fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Resu
                 None::<i64>,
                 None::<String>,
                 None::<i64>,
-                None::<i64>
+                None::<i64>,
+                None::<String>
             ],
         )?,
         Node::File(f) => conn.execute(
@@ -252,7 +309,8 @@ fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Resu
                 f.version,
                 f.hash,
                 i64::try_from(f.size).unwrap_or(i64::MAX),
-                f.mtime
+                f.mtime,
+                f.ckey
             ],
         )?,
     };
@@ -278,6 +336,7 @@ mod tests {
             id: Some("i".into()),
             version: Some(2),
             mtime: Some(123_456_789_012),
+            ckey: Some("1:2".into()),
         })
     }
 

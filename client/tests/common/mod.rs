@@ -4,6 +4,8 @@
 //! its own config dir and working dir.
 #![allow(dead_code)]
 
+pub mod devices;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
