@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use super::apply::{now_s, Applier, Outcome};
 use super::delta;
 use super::guard::MassDeleteGuard;
-use super::planner::{plan, Op, Snapshot};
+use super::planner::{plan, Node, Op, Snapshot};
 use super::scan::{scan, Ignore, Scan, SETTLE};
 use super::state::{State, Table};
 use super::trash;
@@ -332,7 +332,7 @@ pub async fn prepare(
     .await
     .context("the scanning thread failed")?;
     let mut scan = scan?;
-    case_collisions(&mut scan, &remote);
+    case_collisions(&mut scan, &remote, &base);
     for p in scan.busy.iter().chain(&scan.skipped) {
         for snap in [&mut scan.snapshot, &mut remote, &mut base] {
             drop_tree(snap, p);
@@ -342,10 +342,11 @@ pub async fn prepare(
     Ok((ops, scan))
 }
 
-/// A local path that the server spells differently (it matches names case-insensitively
-/// and by Unicode form): syncing either would touch the other, so both are left alone
-/// until the user renames one.
-fn case_collisions(scan: &mut Scan, remote: &Snapshot) {
+/// A local path, new or changed here, that the server spells differently (it matches
+/// names case-insensitively): syncing either would touch the other, so both are left
+/// alone until the user renames one. A path unchanged since the base is not one: the
+/// server renamed it, and the plan follows (the old spelling goes, the new one comes).
+fn case_collisions(scan: &mut Scan, remote: &Snapshot, base: &Snapshot) {
     use std::collections::HashMap;
     let by_key: HashMap<String, &String> = remote
         .entries
@@ -353,8 +354,13 @@ fn case_collisions(scan: &mut Scan, remote: &Snapshot) {
         .map(|p| (dbx_shared::names::name_key(p), p))
         .collect();
     let mut found = Vec::new();
-    for p in scan.snapshot.entries.keys() {
-        if remote.get(p).is_some() {
+    for (p, node) in &scan.snapshot.entries {
+        let unchanged = match (node, base.get(p)) {
+            (Node::File(l), Some(Node::File(b))) => l.hash == b.hash,
+            (Node::Folder { .. }, Some(Node::Folder { .. })) => true,
+            _ => false,
+        };
+        if remote.get(p).is_some() || unchanged {
             continue;
         }
         if let Some(theirs) = by_key.get(&dbx_shared::names::name_key(p)) {
