@@ -89,6 +89,7 @@ contract!(
     move_refusals_change_nothing,
     same_place_and_case_only_renames,
     crossing_moves_never_make_a_cycle,
+    moves_keep_paths_within_bounds,
 );
 
 // ---------------------------------------------------------------------------------------

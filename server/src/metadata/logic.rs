@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
-use dbx_shared::names::{check_path_bounds, join, name_key};
+use dbx_shared::names::{check_path_bounds, join, name_key, NameError, MAX_DEPTH, MAX_PATH_BYTES};
 
 use super::model::*;
 use super::{RepoError, RepoResult};
@@ -60,6 +60,10 @@ pub(crate) trait Store {
     /// statement over the indexed range of case-folded paths (`old/` up to `old0`, since
     /// '0' follows '/'), so the cost follows the subtree, not the user's whole tree.
     fn relocate(&mut self, moved: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()>;
+    /// The longest path below the folder at `path` among live entries: its length in
+    /// bytes and its number of names (the deepest and the longest may be two entries);
+    /// `None` for an empty folder. Served by the same index range as `relocate`.
+    fn subtree_extent(&mut self, user_id: &str, path: &str) -> RepoResult<Option<(usize, usize)>>;
     /// Appends a move to the user's log, with the entry's old path.
     fn record_move(
         &mut self,
@@ -319,14 +323,17 @@ pub(crate) fn move_entry(
     };
     let parent = parent_folder(s, user_id, parent_id)?;
     let name = to.name.clone().unwrap_or_else(|| entry.name.clone());
-    let path = join(&parent.1, &name);
+    let path = child_path(&parent.1, &name)?;
     if path == entry.path {
         return Ok(entry);
     }
-    if entry.kind == EntryKind::Folder && is_within(&parent.1, &entry.path) {
-        return Err(RepoError::Invalid(
-            "a folder cannot move into itself or below itself".into(),
-        ));
+    if entry.kind == EntryKind::Folder {
+        if is_within(&parent.1, &entry.path) {
+            return Err(RepoError::Invalid(
+                "a folder cannot move into itself or below itself".into(),
+            ));
+        }
+        check_subtree_bounds(s, user_id, &entry.path, &path)?;
     }
     // The entry itself at the new path (case-insensitively) is a case-only rename.
     if let Some(other) = s.live_entry_at(user_id, &path)? {
@@ -347,6 +354,25 @@ pub(crate) fn move_entry(
     s.relocate(&moved, &entry.path, now)?;
     s.record_move(&moved, &entry.path, now)?;
     Ok(moved)
+}
+
+/// The paths below a folder moved from `old` to `new` stay within the bounds every path
+/// keeps (a move must not reach where no upload could).
+fn check_subtree_bounds(s: &mut impl Store, user_id: &str, old: &str, new: &str) -> RepoResult<()> {
+    let depth = |p: &str| p.matches('/').count();
+    if new.len() <= old.len() && depth(new) <= depth(old) {
+        return Ok(());
+    }
+    let Some((bytes, names)) = s.subtree_extent(user_id, old)? else {
+        return Ok(());
+    };
+    if names - depth(old) + depth(new) > MAX_DEPTH {
+        return Err(RepoError::Invalid(NameError::TooDeep.to_string()));
+    }
+    if bytes - old.len() + new.len() > MAX_PATH_BYTES {
+        return Err(RepoError::Invalid(NameError::PathTooLong.to_string()));
+    }
+    Ok(())
 }
 
 /// Whether `path` is `folder` or below it, compared case-folded.

@@ -342,6 +342,22 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         Ok(())
     }
 
+    fn subtree_extent(&mut self, user_id: &str, path: &str) -> RepoResult<Option<(usize, usize)>> {
+        let key = name_key(path);
+        let row = self
+            .0
+            .query_one(
+                "SELECT MAX(octet_length(path))::BIGINT, \
+                 MAX(length(path) - length(replace(path, '/', '')))::BIGINT FROM entries \
+                 WHERE user_id = $1 AND deleted_at IS NULL AND path_key >= $2 AND path_key < $3",
+                &[&user_id, &format!("{key}/"), &format!("{key}0")],
+            )
+            .map_err(backend)?;
+        let bytes: Option<i64> = row.try_get(0).map_err(backend)?;
+        let names: Option<i64> = row.try_get(1).map_err(backend)?;
+        Ok(bytes.zip(names).map(|(b, n)| (b as usize, n as usize)))
+    }
+
     fn relocate(&mut self, e: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()> {
         self.0
             .execute(

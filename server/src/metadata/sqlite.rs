@@ -254,6 +254,21 @@ impl Store for Sqlite<'_> {
         Ok(())
     }
 
+    fn subtree_extent(&mut self, user_id: &str, path: &str) -> RepoResult<Option<(usize, usize)>> {
+        let key = name_key(path);
+        let (bytes, names): (Option<i64>, Option<i64>) = self
+            .0
+            .query_row(
+                "SELECT MAX(length(CAST(path AS BLOB))), \
+                 MAX(length(path) - length(replace(path, '/', ''))) FROM entries \
+                 WHERE user_id = ?1 AND deleted_at IS NULL AND path_key >= ?2 AND path_key < ?3",
+                params![user_id, format!("{key}/"), format!("{key}0")],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(backend)?;
+        Ok(bytes.zip(names).map(|(b, n)| (b as usize, n as usize)))
+    }
+
     fn relocate(&mut self, e: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()> {
         self.0
             .execute(

@@ -357,6 +357,67 @@ pub fn same_place_and_case_only_renames(repo: &Repo) {
     assert_eq!(listed, vec![renamed]);
 }
 
+/// A move never makes a path deeper or longer than an upload could (256 names, 4096
+/// bytes), counting the deepest and the longest entry below a moved folder.
+pub fn moves_keep_paths_within_bounds(repo: &Repo) {
+    let u = user(repo);
+    let chain = |top: &str, n: usize| {
+        let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        format!("/{top}/{}", names.join("/"))
+    };
+    // 201 names down to the file; a folder 60 names deep; 60 + 201 > 256.
+    let deep_file = put(repo, &u.id, &format!("{}/f.txt", chain("a", 199)), "b");
+    let a = at(repo, &u.id, "/a").expect("a");
+    let low = put(repo, &u.id, &format!("{}/x.txt", chain("b", 59)), "b");
+    let low_dir = repo
+        .entry(&u.id, low.parent_id.as_deref().expect("parent"))
+        .expect("dir");
+    let low_dir = low_dir.expect("live");
+    // Long names: 8 × 255 bytes below /c; a folder whose path is 2,259 bytes.
+    let long: Vec<String> = (0..8).map(|i| format!("{i}{}", "x".repeat(254))).collect();
+    let long_file = put(repo, &u.id, &format!("/c/{}/f.txt", long.join("/")), "b");
+    let c = at(repo, &u.id, "/c").expect("c");
+    let wide = mkdir(repo, &u.id, None, &"w".repeat(250));
+    let mut wide_dir = wide.clone();
+    for i in 0..8 {
+        wide_dir = mkdir(
+            repo,
+            &u.id,
+            Some(&wide_dir.id),
+            &format!("{i}{}", "w".repeat(249)),
+        );
+    }
+    let before = repo.latest_change(&u.id).expect("latest");
+
+    let refused = [
+        (&a.id, &low_dir.id, "folders deep"),
+        (&c.id, &wide_dir.id, "bytes long"),
+    ];
+    for (moved, into, why) in refused {
+        let r = repo.move_entry(&u.id, moved, &to(Some(Some(into.as_str())), None), now());
+        assert!(
+            matches!(&r, Err(RepoError::Invalid(m)) if m.contains(why)),
+            "{why}: {r:?}"
+        );
+    }
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), before);
+    assert_eq!(live(repo, &u.id, &deep_file.id), deep_file);
+    assert_eq!(live(repo, &u.id, &long_file.id), long_file);
+    // Within the bounds they move.
+    let into_b = at(repo, &u.id, "/b").expect("b");
+    let moved = repo
+        .move_entry(
+            &u.id,
+            &a.id,
+            &to(Some(Some(into_b.id.as_str())), None),
+            now(),
+        )
+        .expect("one level down");
+    assert_eq!(moved.path, "/b/a");
+    repo.move_entry(&u.id, &c.id, &to(Some(Some(wide.id.as_str())), None), now())
+        .expect("one long name down");
+}
+
 /// Two folders moved into each other at once: the writers take turns, so one move wins
 /// and the other is refused as a move below itself; never a cycle, never a lost entry.
 pub fn crossing_moves_never_make_a_cycle(repo: &Repo) {
