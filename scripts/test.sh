@@ -35,7 +35,7 @@ http_suites=()
 for f in server/tests/*.rs; do
     name=$(basename "$f" .rs)
     case "$name" in
-    blob_store | repository | migrations | crash | pg_processes | upgrade_sessions) ;; # backend-specific on their own
+    blob_store | repository | migrations | crash | pg_processes | upgrade_sessions | outage) ;; # backend-specific on their own
     process_hardening | connections) ;; # about the process or its sockets, not the backends
     *) http_suites+=(--test "$name") ;;
     esac

@@ -33,9 +33,13 @@ pub enum AppError {
     ChecksumMismatch,
     #[error("too many attempts, try again later")]
     RateLimited { retry_after_secs: u64 },
-    /// A bug or a backend down: the detail goes to the log, never to the client.
+    /// A bug: the detail goes to the log, never to the client.
     #[error("internal error")]
     Internal(String),
+    /// The database or blob store is down or does not answer; nothing changed. The detail
+    /// goes to the log.
+    #[error("the service is unavailable for a moment, try again shortly")]
+    Unavailable(String),
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -56,6 +60,7 @@ impl AppError {
             AppError::ChecksumMismatch => ErrorCode::ChecksumMismatch,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
             AppError::Internal(_) => ErrorCode::Internal,
+            AppError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -80,6 +85,7 @@ impl From<RepoError> for AppError {
             RepoError::PreconditionFailed => AppError::PreconditionFailed,
             RepoError::Invalid(msg) => AppError::BadRequest(msg),
             RepoError::Backend(detail) => AppError::Internal(detail),
+            RepoError::Unavailable(detail) => AppError::Unavailable(detail),
         }
     }
 }
@@ -88,6 +94,7 @@ impl From<BlobError> for AppError {
     fn from(e: BlobError) -> Self {
         match e {
             BlobError::NotFound(key) => AppError::Internal(format!("blob {key} is missing")),
+            BlobError::Unavailable(detail) => AppError::Unavailable(detail),
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     ChecksumMismatch,
     RateLimited,
     Internal,
+    Unavailable,
     #[serde(other)]
     Unknown,
 }
@@ -43,6 +44,7 @@ impl ErrorCode {
             ErrorCode::ChecksumMismatch => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 }

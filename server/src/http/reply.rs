@@ -11,6 +11,9 @@ use crate::error::{AppError, AppResult};
 
 const JSON: &str = "application/json; charset=utf-8";
 
+/// `Retry-After` of a 503: a restarting database or S3 node is usually back within seconds.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => {
@@ -32,8 +35,10 @@ pub fn no_content() -> Response {
 pub fn error(e: &AppError) -> Response {
     let code = e.code();
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let AppError::Internal(detail) = e {
-        tracing::error!(%detail, "internal error");
+    match e {
+        AppError::Internal(detail) => tracing::error!(%detail, "internal error"),
+        AppError::Unavailable(detail) => tracing::warn!(%detail, "backend unavailable"),
+        _ => {}
     }
     let body = serde_json::to_vec(&ErrorBody::new(code, e.to_string())).unwrap_or_default();
     let mut res = Response::new(body.into());
@@ -43,6 +48,12 @@ pub fn error(e: &AppError) -> Response {
     match e {
         AppError::RateLimited { retry_after_secs } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        AppError::Unavailable(_) => {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_SECS),
+            );
         }
         AppError::RangeNotSatisfiable { size } => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

@@ -32,6 +32,9 @@ pub enum RepoError {
     /// The backend failed; the text is for the log only.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached or does not answer in time: try again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type RepoResult<T> = Result<T, RepoError>;

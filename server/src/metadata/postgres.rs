@@ -106,8 +106,31 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
     text.replace('\n', "; ")
 }
 
-fn backend(e: impl std::error::Error) -> RepoError {
+fn backend(e: postgres::Error) -> RepoError {
+    if is_unreachable(&e) {
+        RepoError::Unavailable(one_line(&e))
+    } else {
+        RepoError::Backend(one_line(&e))
+    }
+}
+
+/// An error that is not the database's (JSON of a change-log row).
+fn other(e: impl std::error::Error) -> RepoError {
     RepoError::Backend(one_line(&e))
+}
+
+/// The server is gone or going (a broken or refused connection, a shutdown, a server that
+/// does not accept connections yet), as opposed to an error in a statement.
+fn is_unreachable(e: &postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let c = code.code();
+            // Class 08: connection exception; 57P01-57P03: admin or crash shutdown, cannot
+            // connect now; 53300: too many connections.
+            c.starts_with("08") || c.starts_with("57P") || c == "53300"
+        }
+    }
 }
 
 fn is_unique_violation(e: &postgres::Error) -> bool {
@@ -323,7 +346,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             )
             .and_then(|r| r.try_get(0))
             .map_err(backend)?;
-        let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+        let json = serde_json::to_string(&entry.to_api()).map_err(other)?;
         self.0
             .execute(
                 "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
@@ -521,7 +544,8 @@ impl PgRepo {
             .max_size(16)
             .min_idle(Some(1))
             .test_on_check_out(false)
-            .connection_timeout(Duration::from_secs(30))
+            // A database that is down answers 503 within seconds, not half a minute.
+            .connection_timeout(Duration::from_secs(5))
             .idle_timeout(Some(Duration::from_secs(300)))
             .build(Manager::new(config, NoTls))
             .map_err(|e| {
@@ -538,7 +562,7 @@ impl PgRepo {
             .as_ref()
             .ok_or_else(|| RepoError::Backend("the pool is closed".into()))?
             .get()
-            .map_err(backend)
+            .map_err(|e| RepoError::Unavailable(format!("no database connection: {e}")))
     }
 
     /// Runs `f` in a READ COMMITTED transaction and commits when it succeeds (rolls back
@@ -923,7 +947,7 @@ impl Repository for PgRepo {
                     seq,
                     op: op_from_name(&op),
                     from_path: r.try_get(3).map_err(backend)?,
-                    entry: serde_json::from_str(&json).map_err(backend)?,
+                    entry: serde_json::from_str(&json).map_err(other)?,
                 })
             })
             .collect()

@@ -24,6 +24,9 @@ pub enum BlobError {
     Body(std::io::Error),
     #[error("blob store error: {0}")]
     Backend(String),
+    /// The store is down, overloaded or does not answer (after retries): try again later.
+    #[error("blob store unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type BlobResult<T> = Result<T, BlobError>;

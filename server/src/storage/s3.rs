@@ -39,6 +39,60 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// How long `open` waits for the bucket check.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long one request without a body (stat, get until its reply starts, delete, a page
+/// of a listing) may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tries of a request that fails transiently (a 5xx, SlowDown, a refused or reset
+/// connection, no answer), waiting 100 ms, then 200 ms, ..., each plus up to as much
+/// again at random so that many servers retrying do not hit S3 in step.
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How an S3 request failed.
+enum Failure {
+    S3(MinioError),
+    TimedOut,
+}
+
+impl Failure {
+    fn into_blob_error(self, what: &str) -> BlobError {
+        match self {
+            Failure::S3(e) => backend(what, &e),
+            Failure::TimedOut => BlobError::Unavailable(format!(
+                "{what}: no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+/// Runs a request that sends no body (so it can be sent again as it was), each try
+/// bounded by `CALL_TIMEOUT`, retrying transient failures with backoff and jitter.
+async fn retry<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> Result<T, Failure>
+where
+    Fut: Future<Output = Result<T, MinioError>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut tries = 1;
+    loop {
+        let failure = match tokio::time::timeout(CALL_TIMEOUT, attempt()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if is_transient(&e) => Failure::S3(e),
+            Ok(Err(e)) => return Err(Failure::S3(e)),
+            Err(_) => Failure::TimedOut,
+        };
+        if tries >= ATTEMPTS {
+            return Err(failure);
+        }
+        tracing::debug!(what, tries, "S3 request failed transiently; retrying");
+        let jitter = rand::random_range(0..=backoff.as_millis() as u64);
+        tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+        backoff *= 2;
+        tries += 1;
+    }
+}
+
 pub struct S3BlobStore {
     client: MinioClient,
     bucket: BucketName,
@@ -201,24 +255,34 @@ impl BlobStore for S3BlobStore {
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> BlobResult<ByteStream> {
         let object = object_key(key)?;
-        let request = self
-            .client
-            .get_object(&self.bucket, object)
-            .map_err(|e| BlobError::Backend(one_line(&e)))?;
-        let response = match range {
-            // minio would send `bytes=start-(start-1)` for an empty range.
-            Some(r) if r.len == 0 => {
-                return match self.stat(key).await? {
-                    Some(_) => Ok(Box::pin(futures_util::stream::empty())),
-                    None => Err(BlobError::NotFound(key.to_string())),
-                };
+        // minio would send `bytes=start-(start-1)` for an empty range.
+        if range.is_some_and(|r| r.len == 0) {
+            return match self.stat(key).await? {
+                Some(_) => Ok(Box::pin(futures_util::stream::empty())),
+                None => Err(BlobError::NotFound(key.to_string())),
+            };
+        }
+        let what = format!("S3 get of {key}");
+        // Retried until the reply starts: no byte of the body has reached the caller yet.
+        let response = retry(&what, || {
+            let request = self.client.get_object(&self.bucket, object.clone());
+            async move {
+                let request = request?;
+                match range {
+                    // minio would overflow computing the last byte: ask for all from `start`.
+                    Some(r) if r.start.checked_add(r.len).is_none() => {
+                        request.offset(r.start).build().send().await
+                    }
+                    Some(r) => request.offset(r.start).length(r.len).build().send().await,
+                    None => request.build().send().await,
+                }
             }
-            // minio would overflow computing the last byte: ask for everything from `start`.
-            Some(r) if r.start.checked_add(r.len).is_none() => {
-                request.offset(r.start).build().send().await
-            }
-            Some(r) => request.offset(r.start).length(r.len).build().send().await,
-            None => request.build().send().await,
+        })
+        .await;
+        let response = match response {
+            Ok(resp) => Ok(resp),
+            Err(Failure::S3(e)) => Err(e),
+            Err(f) => return Err(f.into_blob_error(&what)),
         };
         match response {
             Ok(resp) => {
@@ -238,13 +302,17 @@ impl BlobStore for S3BlobStore {
 
     async fn stat(&self, key: &str) -> BlobResult<Option<BlobInfo>> {
         let object = object_key(key)?;
-        let response = self
-            .client
-            .stat_object(&self.bucket, object)
-            .map_err(|e| BlobError::Backend(one_line(&e)))?
-            .build()
-            .send()
-            .await;
+        let what = format!("S3 stat of {key}");
+        let response = retry(&what, || {
+            let request = self.client.stat_object(&self.bucket, object.clone());
+            async move { request?.build().send().await }
+        })
+        .await;
+        let response = match response {
+            Ok(resp) => Ok(resp),
+            Err(Failure::S3(e)) => Err(e),
+            Err(f) => return Err(f.into_blob_error(&what)),
+        };
         match response {
             Ok(resp) => {
                 let size = resp
@@ -266,52 +334,26 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> BlobResult<()> {
         check_key(key)?;
-        let response = self
-            .client
-            .delete_object(&self.bucket, key)
-            .map_err(|e| BlobError::Backend(one_line(&e)))?
-            .build()
-            .send()
-            .await;
+        let what = format!("S3 delete of {key}");
+        let response = retry(&what, || {
+            let request = self.client.delete_object(&self.bucket, key);
+            async move { request?.build().send().await }
+        })
+        .await;
         match response {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(backend(&format!("S3 delete of {key}"), &e)),
+            Err(Failure::S3(e)) if is_not_found(&e) => Ok(()),
+            Err(f) => Err(f.into_blob_error(&what)),
         }
     }
 
+    /// The whole listing is bounded and retried as one request (it sends no body).
     async fn list(&self, prefix: &str) -> BlobResult<Vec<BlobInfo>> {
-        let request = self
-            .client
-            .list_objects(&self.bucket)
-            .map_err(|e| BlobError::Backend(one_line(&e)))?
-            .recursive(true);
-        let request = if prefix.is_empty() {
-            request.build()
-        } else {
-            request.prefix(prefix.to_string()).build()
-        };
-        // One item per page (ListObjectsV2, 1000 keys each); the stream follows the
-        // continuation tokens until the listing is complete.
-        let mut pages = request.to_stream().await;
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend(&format!("S3 listing of {prefix:?}"), &e))?;
-            for entry in page.contents {
-                if entry.is_prefix || entry.is_delete_marker {
-                    continue;
-                }
-                out.push(BlobInfo {
-                    key: entry.name,
-                    size: entry.size.unwrap_or(0),
-                    modified: entry.last_modified.unwrap_or_else(Utc::now),
-                });
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        let what = format!("S3 listing of {prefix:?}");
+        retry(&what, || self.list_once(prefix))
+            .await
+            .map_err(|f| f.into_blob_error(&what))
     }
-
     /// minio 0.4 has no ListMultipartUploads (it can abort an upload by id, but not find
     /// the ids), so unfinished uploads cannot be listed from here: this always returns 0.
     /// They rarely arise: minio aborts the upload itself when the body or a part fails,
@@ -325,6 +367,37 @@ impl BlobStore for S3BlobStore {
         _dry_run: bool,
     ) -> BlobResult<u64> {
         Ok(0)
+    }
+}
+
+impl S3BlobStore {
+    /// One listing, all pages.
+    async fn list_once(&self, prefix: &str) -> Result<Vec<BlobInfo>, MinioError> {
+        let request = self.client.list_objects(&self.bucket)?.recursive(true);
+        let request = if prefix.is_empty() {
+            request.build()
+        } else {
+            request.prefix(prefix.to_string()).build()
+        };
+        // One item per page (ListObjectsV2, 1000 keys each); the stream follows the
+        // continuation tokens until the listing is complete.
+        let mut pages = request.to_stream().await;
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            for entry in page.contents {
+                if entry.is_prefix || entry.is_delete_marker {
+                    continue;
+                }
+                out.push(BlobInfo {
+                    key: entry.name,
+                    size: entry.size.unwrap_or(0),
+                    modified: entry.last_modified.unwrap_or_else(Utc::now),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 }
 
@@ -402,8 +475,44 @@ fn is_invalid_range(e: &MinioError) -> bool {
     }
 }
 
+/// A failure that may pass: the server is down, overloaded or restarting (a refused or
+/// reset connection, a 5xx, SlowDown), as opposed to a refusal that will repeat.
+fn is_transient(e: &MinioError) -> bool {
+    const CODES: [&str; 5] = [
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "Throttling",
+    ];
+    let transient_status = |s: u16| s >= 500 || s == 429 || s == 408;
+    match e {
+        MinioError::Network(NetworkError::ReqwestError(_)) => true,
+        // minio reports a request that could not be sent (refused, reset) as a
+        // validation error wrapping reqwest's.
+        MinioError::Validation(ValidationErr::HttpError(_) | ValidationErr::IOError(_)) => true,
+        MinioError::Network(NetworkError::ServerError(s)) => transient_status(*s),
+        MinioError::S3Server(S3ServerError::HttpError(s, _)) => transient_status(*s),
+        MinioError::S3Server(S3ServerError::InvalidServerResponse {
+            http_status_code, ..
+        }) => transient_status(*http_status_code),
+        MinioError::S3Server(S3ServerError::S3Error(resp)) => match resp.code() {
+            MinioErrorCode::OtherError(c) => CODES.iter().any(|k| c.eq_ignore_ascii_case(k)),
+            other => CODES
+                .iter()
+                .any(|k| other.to_string().eq_ignore_ascii_case(k)),
+        },
+        _ => false,
+    }
+}
+
 fn backend(what: &str, e: &MinioError) -> BlobError {
-    BlobError::Backend(format!("{what} failed: {}", describe(e)))
+    let detail = format!("{what} failed: {}", describe(e));
+    if is_transient(e) {
+        BlobError::Unavailable(detail)
+    } else {
+        BlobError::Backend(detail)
+    }
 }
 
 /// One line for a minio error. Its `Display` is either too terse ("Network error

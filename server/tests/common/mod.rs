@@ -4,6 +4,7 @@
 //! `DBX_TEST_DATABASE=postgres` the Postgres at `DBX_TEST_DATABASE_URL`.
 #![allow(dead_code)]
 
+pub mod outage;
 pub mod pg;
 pub mod process;
 
