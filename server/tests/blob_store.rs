@@ -605,3 +605,102 @@ async fn s3_open_checks_the_bucket() {
     };
     assert_one_line_backend(S3BlobStore::open(&bucket, &dead).await, "cannot open");
 }
+
+/// A TCP proxy in front of the S3 server that can cut every open connection and refuse
+/// the next `n` ones, as a restarting or overloaded S3 node does.
+struct FlakyProxy {
+    addr: std::net::SocketAddr,
+    refuse: Arc<std::sync::atomic::AtomicUsize>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl FlakyProxy {
+    async fn start(upstream: String) -> FlakyProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let refuse = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let refusing = refuse.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let left = refusing.load(Ordering::SeqCst);
+                if left > 0 {
+                    refusing.store(left - 1, Ordering::SeqCst);
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cuts = cuts.clone();
+                // Only cuts from now on end this connection.
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        FlakyProxy { addr, refuse, cut }
+    }
+
+    /// Cuts the open connections (and gives the client a moment to see them closed, so
+    /// that no request goes out on a dead pooled one), then refuses the next `n`.
+    async fn fail_next(&self, n: usize) {
+        self.cut.send_modify(|c| *c += 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.refuse.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn s3_transient_failures_are_retried() {
+    let Some((bucket, settings)) = s3_env() else {
+        return;
+    };
+    let upstream = settings
+        .endpoint
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let proxy = FlakyProxy::start(upstream).await;
+    let through_proxy = S3Settings {
+        endpoint: Some(format!("http://{}", proxy.addr)),
+        ..settings
+    };
+    let store = S3BlobStore::open(&bucket, &through_proxy).await.unwrap();
+    let key = format!("user/retry/{}", uuid::Uuid::now_v7());
+    store.put(&key, body_of(b"retried")).await.unwrap();
+
+    // Two refused connections in a row: each call gets through on its third try.
+    proxy.fail_next(2).await;
+    assert_eq!(store.stat(&key).await.unwrap().map(|b| b.size), Some(7));
+    proxy.fail_next(2).await;
+    assert_eq!(
+        read_all(store.get(&key, None).await.unwrap()).await,
+        b"retried"
+    );
+    proxy.fail_next(2).await;
+    assert!(store
+        .list("user/retry/")
+        .await
+        .unwrap()
+        .iter()
+        .any(|b| b.key == key));
+    proxy.fail_next(2).await;
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.stat(&key).await.unwrap(), None);
+
+    // A store that stays down is "unavailable" (503), not an internal error.
+    proxy.fail_next(100).await;
+    match store.stat(&key).await {
+        Err(BlobError::Unavailable(msg)) => assert!(!msg.contains('\n'), "{msg}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
