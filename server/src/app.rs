@@ -13,11 +13,14 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Auth;
 use crate::config::{ServeArgs, StoreArgs};
 use crate::files::Files;
+use crate::gc::GcPolicy;
 use crate::http::client_addr::TrustedProxies;
 use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
 use crate::sync::Delta;
+use crate::trash::Trash;
+use crate::versions::Versions;
 
 /// Everything a request handler can reach.
 pub struct App {
@@ -27,6 +30,8 @@ pub struct App {
     pub delta: Delta,
     /// Whose forwarding headers say where a request comes from.
     pub proxies: TrustedProxies,
+    pub versions: Versions,
+    pub trash: Trash,
 }
 
 /// Opens the metadata repository named by the URL and applies pending migrations.
@@ -166,8 +171,11 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
             blobs.clone(),
             waker.clone(),
             args.max_upload_bytes,
+            args.quota_bytes,
         ),
         shares: Shares::new(db.clone(), public_url),
+        versions: Versions::new(db.clone(), waker.clone(), args.quota_bytes),
+        trash: Trash::new(db.clone(), waker.clone(), args.quota_bytes),
         delta: Delta::new(db.clone(), waker, shutdown.clone()),
         proxies: TrustedProxies::new(args.trusted_proxies.clone()),
     });
@@ -175,7 +183,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         app.clone(),
         db,
         blobs,
-        Duration::from_secs(args.gc_grace),
+        GcPolicy::new(Duration::from_secs(args.gc_grace), &args.retention),
         shutdown.clone(),
     );
 
@@ -193,12 +201,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     })
 }
 
-/// Periodic work: forget refilled rate limits, collect orphan blobs past the grace period.
+/// Periodic work: forget refilled rate limits; hourly, purge what is past its retention
+/// and collect orphan blobs past the grace period.
 fn spawn_housekeeping(
     app: Arc<App>,
     db: Db,
     blobs: Arc<dyn BlobStore>,
-    grace: Duration,
+    policy: GcPolicy,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -213,10 +222,15 @@ fn spawn_housekeeping(
             app.shares.shrink_throttle();
             ticks += 1;
             if ticks.is_multiple_of(60) {
-                match crate::gc::collect(&db, blobs.as_ref(), grace, false).await {
-                    Ok(r) => {
-                        tracing::info!(orphans = r.orphan_blobs, stale = r.stale_uploads, "gc")
-                    }
+                let now = chrono::Utc::now();
+                match crate::gc::collect(&db, blobs.as_ref(), &policy, now, false).await {
+                    Ok(r) => tracing::info!(
+                        versions = r.expired_versions,
+                        trash = r.expired_trash_items,
+                        orphans = r.orphan_blobs,
+                        stale = r.stale_uploads,
+                        "gc"
+                    ),
                     Err(e) => tracing::warn!(error = %e, "gc failed"),
                 }
             }

@@ -26,7 +26,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(StoreArgs),
-    /// Remove orphan blobs and stale unfinished uploads, print counts.
+    /// Purge expired versions and trash, remove orphan blobs and stale unfinished uploads, print counts.
     Gc(GcArgs),
     /// Compare metadata with the blob store, print what disagrees, exit 1 if anything does.
     Check(StoreArgs),
@@ -171,6 +171,43 @@ pub struct ServeArgs {
     /// How old an unreferenced blob must be before the periodic collector removes it, in seconds.
     #[arg(long, env = "DBX_GC_GRACE", default_value_t = 24 * 3600)]
     pub gc_grace: u64,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+    /// Cap on each user's usage (the sizes of their live files' current versions), in bytes [default: none]
+    #[arg(long, env = "DBX_QUOTA_BYTES", value_name = "N")]
+    pub quota_bytes: Option<u64>,
+}
+
+/// How long replaced versions and deleted entries are kept: `serve`'s periodic collector
+/// and `gc` purge what is older.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RetentionArgs {
+    /// Days a replaced version of a file is kept (the current version never expires).
+    #[arg(
+        long,
+        env = "DBX_VERSION_RETENTION",
+        default_value_t = 30,
+        value_name = "DAYS"
+    )]
+    pub version_retention: u32,
+    /// Days a deleted file or folder stays in the trash.
+    #[arg(
+        long,
+        env = "DBX_TRASH_RETENTION",
+        default_value_t = 30,
+        value_name = "DAYS"
+    )]
+    pub trash_retention: u32,
+}
+
+impl RetentionArgs {
+    pub fn versions(&self) -> Duration {
+        Duration::from_secs(u64::from(self.version_retention) * 86_400)
+    }
+
+    pub fn trash(&self) -> Duration {
+        Duration::from_secs(u64::from(self.trash_retention) * 86_400)
+    }
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -194,6 +231,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
             .field("gc_grace", &self.gc_grace)
+            .field("retention", &self.retention)
+            .field("quota_bytes", &self.quota_bytes)
             .finish()
     }
 }
@@ -248,6 +287,8 @@ pub struct GcArgs {
     /// Leave blobs and unfinished uploads younger than this many seconds alone.
     #[arg(long, env = "DBX_GC_GRACE", default_value_t = 24 * 3600)]
     pub grace_secs: u64,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 #[cfg(test)]
@@ -271,5 +312,29 @@ mod tests {
         assert!(!shown.contains("topsecrets3"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://u:***@db/x"), "{shown}");
+    }
+
+    #[test]
+    fn retention_and_quota_have_defaults_and_flags() {
+        let args = ServeArgs::for_data_dir("d".into());
+        assert_eq!(args.retention.version_retention, 30);
+        assert_eq!(args.retention.trash_retention, 30);
+        assert_eq!(args.quota_bytes, None);
+        let cli = Cli::parse_from([
+            "dbx-server",
+            "serve",
+            "--version-retention",
+            "7",
+            "--trash-retention",
+            "0",
+            "--quota-bytes",
+            "1000",
+        ]);
+        let Command::Serve(args) = cli.command else {
+            panic!("a serve command")
+        };
+        assert_eq!(args.retention.versions(), Duration::from_secs(7 * 86_400));
+        assert_eq!(args.retention.trash(), Duration::ZERO);
+        assert_eq!(args.quota_bytes, Some(1000));
     }
 }

@@ -33,6 +33,8 @@ pub enum AppError {
     ChecksumMismatch,
     #[error("too many attempts, try again later")]
     RateLimited { retry_after_secs: u64 },
+    #[error("this would take the account over its storage quota")]
+    QuotaExceeded,
     /// A bug: the detail goes to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -59,6 +61,7 @@ impl AppError {
             AppError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
             AppError::ChecksumMismatch => ErrorCode::ChecksumMismatch,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::QuotaExceeded => ErrorCode::QuotaExceeded,
             AppError::Internal(_) => ErrorCode::Internal,
             AppError::Unavailable(_) => ErrorCode::Unavailable,
         }
@@ -84,6 +87,7 @@ impl From<RepoError> for AppError {
             RepoError::Conflict(msg) => AppError::Conflict(msg),
             RepoError::PreconditionFailed => AppError::PreconditionFailed,
             RepoError::Invalid(msg) => AppError::BadRequest(msg),
+            RepoError::QuotaExceeded => AppError::QuotaExceeded,
             RepoError::Backend(detail) => AppError::Internal(detail),
             RepoError::Unavailable(detail) => AppError::Unavailable(detail),
         }

@@ -6,8 +6,6 @@ mod moves;
 
 use std::sync::{Arc, Mutex};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use bytes::Bytes;
 use chrono::Utc;
 use dbx_shared::api::ListReply;
@@ -19,6 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::metadata::{
     Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition,
 };
+use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
 use crate::sync::ChangeWaker;
 
@@ -27,6 +26,8 @@ pub struct Files {
     blobs: Arc<dyn BlobStore>,
     waker: Arc<dyn ChangeWaker>,
     max_upload_bytes: u64,
+    /// Cap on each user's usage, when the server sets one.
+    quota_bytes: Option<u64>,
 }
 
 /// What an upload asks for, besides its body.
@@ -46,24 +47,18 @@ struct Tally {
     too_large: bool,
 }
 
-pub fn encode_list_token(p: &ListPosition) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", p.kind as i64, p.name_key))
+fn encode_list_token(p: &ListPosition) -> String {
+    paging::encode(&(p.kind as i64).to_string(), &p.name_key)
 }
 
-pub fn decode_list_token(token: &str) -> AppResult<ListPosition> {
-    let bad = || AppError::bad_request("the 'after' token is not valid");
-    let raw =
-        String::from_utf8(URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (kind, name_key) = raw.split_once(':').ok_or_else(bad)?;
-    let kind = match kind {
+fn decode_list_token(token: &str) -> AppResult<ListPosition> {
+    let (kind, name_key) = paging::decode(token)?;
+    let kind = match kind.as_str() {
         "0" => EntryKind::Folder,
         "1" => EntryKind::File,
-        _ => return Err(bad()),
+        _ => return Err(AppError::bad_request("the 'after' token is not valid")),
     };
-    Ok(ListPosition {
-        kind,
-        name_key: name_key.to_string(),
-    })
+    Ok(ListPosition { kind, name_key })
 }
 
 impl Files {
@@ -72,13 +67,19 @@ impl Files {
         blobs: Arc<dyn BlobStore>,
         waker: Arc<dyn ChangeWaker>,
         max_upload_bytes: u64,
+        quota_bytes: Option<u64>,
     ) -> Self {
         Files {
             db,
             blobs,
             waker,
             max_upload_bytes,
+            quota_bytes,
         }
+    }
+
+    pub fn quota_bytes(&self) -> Option<u64> {
+        self.quota_bytes
     }
 
     pub async fn create_folder(
@@ -106,16 +107,11 @@ impl Files {
     ) -> AppResult<ListReply> {
         let after = after.map(decode_list_token).transpose()?;
         let u = user.to_string();
-        let mut rows = self
+        let rows = self
             .db
             .run(move |r| r.list_children(&u, folder.as_deref(), after.as_ref(), limit + 1))
             .await?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|e| encode_list_token(&e.position()))
-        } else {
-            None
-        };
+        let (rows, next) = paging::page(rows, limit, |e| encode_list_token(&e.position()));
         Ok(ListReply {
             entries: rows.iter().map(EntryRow::to_api).collect(),
             next,
@@ -181,13 +177,33 @@ impl Files {
                 self.db.run(move |r| r.entry_by_path(&u, &names)).await?
             }
         };
+        let content = current.as_ref().and_then(|e| e.content.as_ref());
         let version = current
             .as_ref()
             .and_then(|e| Some((e.id.as_str(), e.content.as_ref()?.version)));
-        match &up.if_match {
-            Some(p) if !p.allows(version) => Err(AppError::PreconditionFailed),
+        if up.if_match.as_ref().is_some_and(|p| !p.allows(version)) {
+            return Err(AppError::PreconditionFailed);
+        }
+        match (self.quota_bytes, up.content_length) {
+            (Some(quota), Some(len)) => {
+                let replaced = content.map_or(0, |c| c.size);
+                self.check_quota(user, quota, replaced, len).await
+            }
             _ => Ok(()),
         }
+    }
+
+    /// 507 when replacing `removed` bytes with `added` would take the user past `quota`.
+    /// Only a first look: the commit checks again inside its transaction.
+    async fn check_quota(&self, user: &str, quota: u64, removed: u64, added: u64) -> AppResult<()> {
+        if added <= removed {
+            return Ok(());
+        }
+        let usage = self.usage(user).await?;
+        if usage.saturating_sub(removed).saturating_add(added) > quota {
+            return Err(AppError::QuotaExceeded);
+        }
+        Ok(())
     }
 
     /// Streams `body` into a fresh blob and commits it as the file's new version.
@@ -232,6 +248,7 @@ impl Files {
             mime_type,
             content_hash: hash,
             if_match: up.if_match,
+            quota_bytes: self.quota_bytes,
         };
         let u = user.to_string();
         match self

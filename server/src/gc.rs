@@ -3,34 +3,71 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use crate::config::RetentionArgs;
 use crate::metadata::Db;
-use crate::storage::BlobStore;
+use crate::storage::{BlobInfo, BlobStore};
+
+/// How long things are kept before `collect` removes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcPolicy {
+    /// Unreferenced blobs and unfinished uploads younger than this are left alone.
+    pub grace: Duration,
+    /// How long a replaced version is kept.
+    pub version_retention: Duration,
+    /// How long a trash item is kept.
+    pub trash_retention: Duration,
+}
+
+impl GcPolicy {
+    pub fn new(grace: Duration, retention: &RetentionArgs) -> Self {
+        GcPolicy {
+            grace,
+            version_retention: retention.versions(),
+            trash_retention: retention.trash(),
+        }
+    }
+}
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
+    pub expired_versions: u64,
+    pub expired_trash_items: u64,
     pub orphan_blobs: u64,
     pub orphan_bytes: u64,
     pub stale_uploads: u64,
 }
 
-/// Removes blobs no row points to and unfinished uploads, both older than `grace`
-/// (younger ones may belong to an upload about to commit).
+/// As of `now`: purges versions and trash items past their retention, then removes blobs
+/// nothing references (no live file, kept version or trash item) and unfinished uploads,
+/// both older than the grace period (younger ones may belong to an upload about to
+/// commit). A dry run counts the blobs unreferenced now, not those the purge would free.
 pub async fn collect(
     db: &Db,
     blobs: &dyn BlobStore,
-    grace: Duration,
+    policy: &GcPolicy,
+    now: DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<GcReport> {
-    let cutoff = Utc::now() - grace;
+    let versions_before = now - policy.version_retention;
+    let trash_before = now - policy.trash_retention;
+    let expired = db
+        .run(move |r| r.expire(versions_before, trash_before, dry_run))
+        .await?;
+    let cutoff = now - policy.grace;
+    // Read after the purge committed: what it released is unreferenced here.
     let referenced: HashSet<String> = db
         .run(|r| r.referenced_blobs())
         .await?
         .into_iter()
         .collect();
-    let mut report = GcReport::default();
-    for blob in blobs.list("user/").await? {
+    let mut report = GcReport {
+        expired_versions: expired.versions,
+        expired_trash_items: expired.trash_items,
+        ..GcReport::default()
+    };
+    for blob in users_blobs(db, blobs).await? {
         if referenced.contains(&blob.key) || blob.modified >= cutoff {
             continue;
         }
@@ -42,6 +79,24 @@ pub async fn collect(
     }
     report.stale_uploads = blobs.remove_stale_uploads(cutoff, dry_run).await?;
     Ok(report)
+}
+
+/// The stored blobs of this database's users (keys `user/<user id>/…`). Keys of anyone
+/// else, in a bucket or folder shared with something else, are never swept or reported.
+async fn users_blobs(db: &Db, blobs: &dyn BlobStore) -> anyhow::Result<Vec<BlobInfo>> {
+    let users: HashSet<String> = db.run(|r| r.user_ids()).await?.into_iter().collect();
+    let owner = |key: &str| {
+        key.strip_prefix("user/")
+            .and_then(|k| k.split_once('/'))
+            .map(|(user, _)| users.contains(user))
+            .unwrap_or(false)
+    };
+    Ok(blobs
+        .list("user/")
+        .await?
+        .into_iter()
+        .filter(|b| owner(&b.key))
+        .collect())
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -64,8 +119,7 @@ pub async fn check(db: &Db, blobs: &dyn BlobStore) -> anyhow::Result<CheckReport
         .await?
         .into_iter()
         .collect();
-    let stored: HashSet<String> = blobs
-        .list("user/")
+    let stored: HashSet<String> = users_blobs(db, blobs)
         .await?
         .into_iter()
         .map(|b| b.key)

@@ -5,9 +5,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chrono::Utc;
 use clap::Parser;
 use dbx_server::app::{open_blobs, open_repository, start};
 use dbx_server::config::{Cli, Command, StoreArgs, UserCommand};
+use dbx_server::gc::{self, GcPolicy};
 use dbx_server::metadata::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -65,15 +67,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Gc(args) => {
             let db = open_db(&args.store).await?;
             let blobs = open_blobs(&args.store).await?;
-            let grace = Duration::from_secs(args.grace_secs);
-            let r = dbx_server::gc::collect(&db, blobs.as_ref(), grace, args.dry_run).await?;
-            let verb = if args.dry_run {
-                "would remove"
+            let policy = GcPolicy::new(Duration::from_secs(args.grace_secs), &args.retention);
+            let r = gc::collect(&db, blobs.as_ref(), &policy, Utc::now(), args.dry_run).await?;
+            let (purge, remove) = if args.dry_run {
+                ("would purge", "would remove")
             } else {
-                "removed"
+                ("purged", "removed")
             };
             println!(
-                "{verb} {} orphan blobs ({} bytes) and {} stale uploads",
+                "{purge} {} expired versions and {} expired trash items",
+                r.expired_versions, r.expired_trash_items
+            );
+            println!(
+                "{remove} {} orphan blobs ({} bytes) and {} stale uploads",
                 r.orphan_blobs, r.orphan_bytes, r.stale_uploads
             );
             Ok(ExitCode::SUCCESS)
@@ -91,7 +97,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check(store) => {
             let db = open_db(&store).await?;
             let blobs = open_blobs(&store).await?;
-            let r = dbx_server::gc::check(&db, blobs.as_ref()).await?;
+            let r = gc::check(&db, blobs.as_ref()).await?;
             for key in &r.missing_blobs {
                 println!("missing blob: {key}");
             }

@@ -1,6 +1,6 @@
 //! DESIGN.md invariant 2 under a crash: kill -9 the server in the middle of an upload,
 //! restart it, and find the old version intact, no half file visible, and `gc` removing
-//! what the cut upload and the replaced version left behind.
+//! what the cut upload left behind (and the replaced version once it expires).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -161,7 +161,7 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
         "no half file listed"
     );
 
-    // Replace the file: v1's blob is now unreferenced, kept for gc.
+    // Replace the file: v1 is kept as a version, its blob still referenced.
     let r = client
         .put(format!("{base}/api/v1/files/content?path=/doc.txt"))
         .bearer_auth(&token)
@@ -174,12 +174,11 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
     server.wait().unwrap();
 
     let (clean, report) = cli(&["check"], data);
-    assert!(!clean, "check reports the unreferenced blob: {report}");
-    assert!(report.contains("unreferenced blob: user/"), "{report}");
+    assert!(clean, "the kept version is referenced: {report}");
     let (ok, out) = cli(&["gc", "--dry-run", "--grace-secs", "0"], data);
     assert!(ok);
     assert!(
-        out.contains("would remove 1 orphan blobs (11 bytes) and 1 stale uploads"),
+        out.contains("would remove 0 orphan blobs (0 bytes) and 1 stale uploads"),
         "{out}"
     );
     // Within the grace period nothing is touched.
@@ -192,10 +191,24 @@ async fn killed_mid_upload_keeps_the_old_version_and_gc_cleans_up() {
     let (ok, out) = cli(&["gc", "--grace-secs", "0"], data);
     assert!(ok);
     assert!(
-        out.contains("removed 1 orphan blobs (11 bytes) and 1 stale uploads"),
+        out.contains("removed 0 orphan blobs (0 bytes) and 1 stale uploads"),
         "{out}"
     );
     assert_eq!(files_in(&tmp), 0);
+    // With no version retention, v1 expires and its blob goes.
+    let (ok, out) = cli(
+        &["gc", "--grace-secs", "0", "--version-retention", "0"],
+        data,
+    );
+    assert!(ok);
+    assert!(
+        out.contains("purged 1 expired versions and 0 expired trash items"),
+        "{out}"
+    );
+    assert!(
+        out.contains("removed 1 orphan blobs (11 bytes) and 0 stale uploads"),
+        "{out}"
+    );
     let (clean, report) = cli(&["check"], data);
     assert!(clean, "{report}");
 

@@ -23,8 +23,8 @@ use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
-    ChangeRow, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, NewShare,
-    RefreshPolicy, RepoError, Repository, Rotation, UserRow, VersionTag,
+    ChangeRow, DeleteCheck, EntryKind, EntryRow, Expired, FileTarget, FileWrite, IfMatch, NewShare,
+    RefreshPolicy, RepoError, Repository, RestoreTo, Rotation, UserRow, VersionTag,
 };
 use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
 use dbx_server::sync::ChangeWaker;
@@ -90,6 +90,12 @@ contract!(
     same_place_and_case_only_renames,
     crossing_moves_never_make_a_cycle,
     moves_keep_paths_within_bounds,
+    versions_and_restore,
+    trash_items_and_restore,
+    trash_restore_makes_parents_again,
+    trash_purge,
+    expire_by_retention,
+    quota_at_commit,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -125,6 +131,7 @@ fn write_to(target: FileTarget, blob: &str) -> FileWrite {
         mime_type: "text/plain".into(),
         content_hash: format!("hash-{blob}"),
         if_match: None,
+        quota_bytes: None,
     }
 }
 
@@ -891,8 +898,8 @@ fn referenced_blobs(repo: &Repo) {
     .expect("delete");
     let mut keys = repo.referenced_blobs().expect("blobs");
     keys.sort();
-    // The replaced version is no longer referenced; a deleted file's content still is.
-    assert_eq!(keys, vec!["blob-a2", "blob-b"]);
+    // The replaced content is kept as a version; a deleted file's content is in the trash.
+    assert_eq!(keys, vec!["blob-a1", "blob-a2", "blob-b"]);
 }
 
 /// DESIGN.md invariant 3 under load: 16 writers of one user, racing to create the same
@@ -1159,4 +1166,453 @@ fn wait_for_wake(rx: &mut tokio::sync::watch::Receiver<u64>, within: Duration) {
         thread::sleep(Duration::from_millis(10));
     }
     rx.mark_unchanged();
+}
+
+// ---------------------------------------------------------------------------------------
+// Undo: versions, trash, retention, quota
+
+/// A plain delete (no precondition): the entry goes to the trash.
+fn delete(
+    repo: &Repo,
+    user: &str,
+    id: &str,
+    kind: EntryKind,
+    at: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    repo.delete_entry(user, id, kind, &DeleteCheck::default(), at)
+}
+
+fn blob_of(e: &EntryRow) -> &str {
+    &e.content.as_ref().expect("a file").blob_key
+}
+
+fn trash_paths(repo: &Repo, user: &str) -> Vec<(String, u64)> {
+    repo.list_trash(user, None, 100)
+        .expect("trash")
+        .into_iter()
+        .map(|t| (t.entry.path, t.size))
+        .collect()
+}
+
+fn log_since(repo: &Repo, user: &str, after: i64) -> Vec<(ChangeOp, String)> {
+    repo.changes_since(user, after, 1000)
+        .expect("changes")
+        .into_iter()
+        .map(|c| (c.op, c.entry.path().to_string()))
+        .collect()
+}
+
+fn versions_and_restore(repo: &Repo) {
+    let u = user(repo);
+    let other = user(repo);
+    put(repo, &u.id, "/f.txt", "blob-1");
+    put(repo, &u.id, "/f.txt", "blob-22");
+    let f = put(repo, &u.id, "/f.txt", "blob-333");
+    let listed: Vec<(i64, u64, String)> = repo
+        .file_versions(&u.id, &f.id)
+        .expect("versions")
+        .into_iter()
+        .map(|v| (v.content.version, v.content.size, v.content.blob_key))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (3, 8, "blob-333".to_string()),
+            (2, 7, "blob-22".to_string()),
+            (1, 6, "blob-1".to_string()),
+        ]
+    );
+    let (file, v1) = repo.file_version(&u.id, &f.id, 1).expect("v1");
+    assert_eq!(
+        (file.id.as_str(), v1.content.blob_key.as_str()),
+        (f.id.as_str(), "blob-1")
+    );
+    assert_eq!(
+        repo.file_version(&u.id, &f.id, 9),
+        Err(RepoError::NotFound("version"))
+    );
+    assert_eq!(
+        repo.file_version(&other.id, &f.id, 1),
+        Err(RepoError::NotFound("file"))
+    );
+    assert_eq!(
+        repo.restore_version(&other.id, &f.id, 1, None, now()),
+        Err(RepoError::NotFound("file"))
+    );
+
+    let before = repo.latest_change(&u.id).expect("latest");
+    let restored = repo
+        .restore_version(&u.id, &f.id, 1, None, now())
+        .expect("restore");
+    assert_eq!((version(&restored), blob_of(&restored)), (4, "blob-1"));
+    assert_eq!(repo.entry(&u.id, &f.id).expect("f"), Some(restored.clone()));
+    assert_eq!(
+        log_since(repo, &u.id, before),
+        vec![(ChangeOp::Update, "/f.txt".into())]
+    );
+    let numbers: Vec<i64> = repo
+        .file_versions(&u.id, &f.id)
+        .expect("versions")
+        .iter()
+        .map(|v| v.content.version)
+        .collect();
+    assert_eq!(numbers, vec![4, 3, 2, 1]);
+    assert_eq!(repo.usage_bytes(&u.id).expect("usage"), 6);
+
+    // A deleted file has no history to show until it is restored.
+    delete(repo, &u.id, &f.id, EntryKind::File, now()).expect("delete");
+    assert_eq!(
+        repo.file_versions(&u.id, &f.id),
+        Err(RepoError::NotFound("file"))
+    );
+}
+
+fn trash_items_and_restore(repo: &Repo) {
+    let u = user(repo);
+    let other = user(repo);
+    let x = put(repo, &u.id, "/a/x.txt", "b-x");
+    let y = put(repo, &u.id, "/a/b/y.txt", "b-yy");
+    let a = repo
+        .entry_by_path(&u.id, &names("/a"))
+        .expect("a")
+        .expect("a");
+    let b = repo
+        .entry_by_path(&u.id, &names("/a/b"))
+        .expect("b")
+        .expect("b");
+    let t1 = now();
+    delete(repo, &u.id, &x.id, EntryKind::File, t1).expect("delete x");
+    let t2 = t1 + chrono::Duration::seconds(1);
+    delete(repo, &u.id, &a.id, EntryKind::Folder, t2).expect("delete a");
+    // Newest first; the folder is one item and counts the files deleted with it.
+    let trash = repo.list_trash(&u.id, None, 100).expect("trash");
+    let shown: Vec<(&str, EntryKind, u64)> = trash
+        .iter()
+        .map(|t| (t.entry.path.as_str(), t.entry.kind, t.size))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            ("/a", EntryKind::Folder, 4),
+            ("/a/x.txt", EntryKind::File, 3)
+        ]
+    );
+    assert_eq!((trash[0].deleted_at, trash[1].deleted_at), (t2, t1));
+    // Pages.
+    let first = repo.list_trash(&u.id, None, 1).expect("page 1");
+    assert_eq!(first.len(), 1);
+    let second = repo
+        .list_trash(&u.id, Some(&first[0].position()), 1)
+        .expect("page 2");
+    assert_eq!(second[0].entry.id, x.id);
+    assert!(repo
+        .list_trash(&u.id, Some(&second[0].position()), 1)
+        .expect("page 3")
+        .is_empty());
+    assert!(repo
+        .list_trash(&other.id, None, 100)
+        .expect("other")
+        .is_empty());
+    assert_eq!(
+        repo.restore_trash(&other.id, &a.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::NotFound("trash item"))
+    );
+    // Only an item's own id restores it; what went with a folder comes back with it.
+    assert_eq!(
+        repo.restore_trash(&u.id, &b.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::NotFound("trash item"))
+    );
+
+    let before = repo.latest_change(&u.id).expect("latest");
+    let back = repo
+        .restore_trash(&u.id, &a.id, &RestoreTo::default(), None, now())
+        .expect("restore a");
+    assert_eq!(
+        (back.id.as_str(), back.path.as_str()),
+        (a.id.as_str(), "/a")
+    );
+    assert_eq!(
+        log_since(repo, &u.id, before),
+        vec![
+            (ChangeOp::Create, "/a".to_string()),
+            (ChangeOp::Create, "/a/b".to_string()),
+            (ChangeOp::Create, "/a/b/y.txt".to_string()),
+        ]
+    );
+    let y_back = repo.entry(&u.id, &y.id).expect("y").expect("y is back");
+    assert_eq!(
+        (y_back.path.as_str(), y_back.parent_id.as_deref()),
+        ("/a/b/y.txt", Some(b.id.as_str()))
+    );
+    // x was deleted on its own before: still in the trash.
+    assert_eq!(repo.entry(&u.id, &x.id).expect("x"), None);
+    assert_eq!(trash_paths(repo, &u.id), vec![("/a/x.txt".to_string(), 3)]);
+
+    // A taken name is a conflict and changes nothing; a new name or place is not.
+    let clash = put(repo, &u.id, "/a/X.TXT", "b-clash");
+    let before = repo.latest_change(&u.id).expect("latest");
+    assert!(matches!(
+        repo.restore_trash(&u.id, &x.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::Conflict(_))
+    ));
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), before);
+    let renamed = repo
+        .restore_trash(
+            &u.id,
+            &x.id,
+            &RestoreTo {
+                parent: Some(Some(b.id.clone())),
+                name: Some("x2.txt".into()),
+            },
+            None,
+            now(),
+        )
+        .expect("restore elsewhere");
+    assert_eq!(
+        (
+            renamed.path.as_str(),
+            renamed.name.as_str(),
+            renamed.parent_id.as_deref()
+        ),
+        ("/a/b/x2.txt", "x2.txt", Some(b.id.as_str()))
+    );
+    assert_eq!(version(&renamed), 1);
+    assert!(trash_paths(repo, &u.id).is_empty());
+    assert_eq!(
+        repo.restore_trash(&u.id, &x.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::NotFound("trash item"))
+    );
+
+    // A folder restored under a new name takes its subtree's paths with it.
+    delete(repo, &u.id, &a.id, EntryKind::Folder, now()).expect("delete a again");
+    mkdir(repo, &u.id, None, "a");
+    assert!(matches!(
+        repo.restore_trash(&u.id, &a.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::Conflict(_))
+    ));
+    let to_root = RestoreTo {
+        parent: Some(None),
+        name: Some("old-a".into()),
+    };
+    repo.restore_trash(&u.id, &a.id, &to_root, None, now())
+        .expect("restore as old-a");
+    for (id, path) in [
+        (&y.id, "/old-a/b/y.txt"),
+        (&renamed.id, "/old-a/b/x2.txt"),
+        (&clash.id, "/old-a/X.TXT"),
+    ] {
+        let e = repo.entry(&u.id, id).expect("entry").expect("live");
+        assert_eq!(e.path, path);
+        assert_eq!(
+            repo.entry_by_path(&u.id, &names(path)).expect("by path"),
+            Some(e)
+        );
+    }
+}
+
+fn trash_restore_makes_parents_again(repo: &Repo) {
+    let u = user(repo);
+    let f = put(repo, &u.id, "/p/q/f.txt", "b-f");
+    let p = repo
+        .entry_by_path(&u.id, &names("/p"))
+        .expect("p")
+        .expect("p");
+    delete(repo, &u.id, &f.id, EntryKind::File, now()).expect("delete f");
+    delete(repo, &u.id, &p.id, EntryKind::Folder, now()).expect("delete p");
+    let before = repo.latest_change(&u.id).expect("latest");
+    let back = repo
+        .restore_trash(&u.id, &f.id, &RestoreTo::default(), None, now())
+        .expect("restore f");
+    assert_eq!(back.path, "/p/q/f.txt");
+    assert_eq!(
+        log_since(repo, &u.id, before),
+        vec![
+            (ChangeOp::Create, "/p".to_string()),
+            (ChangeOp::Create, "/p/q".to_string()),
+            (ChangeOp::Create, "/p/q/f.txt".to_string()),
+        ]
+    );
+    let q = repo
+        .entry_by_path(&u.id, &names("/p/q"))
+        .expect("q")
+        .expect("q");
+    assert_eq!(back.parent_id.as_deref(), Some(q.id.as_str()));
+    assert_ne!(q.parent_id.as_deref(), Some(p.id.as_str()), "a new folder");
+    // The old folder is still in the trash, and its name is taken now.
+    assert!(matches!(
+        repo.restore_trash(&u.id, &p.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::Conflict(_))
+    ));
+    // A file in the way of a parent is a conflict too, and nothing changes.
+    let h = put(repo, &u.id, "/s/t/h.txt", "b-h");
+    let sf = repo
+        .entry_by_path(&u.id, &names("/s"))
+        .expect("s")
+        .expect("s");
+    delete(repo, &u.id, &h.id, EntryKind::File, now()).expect("delete h");
+    delete(repo, &u.id, &sf.id, EntryKind::Folder, now()).expect("delete s");
+    put(repo, &u.id, "/s", "b-file-s");
+    let before = repo.latest_change(&u.id).expect("latest");
+    assert!(matches!(
+        repo.restore_trash(&u.id, &h.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::Conflict(_))
+    ));
+    assert_eq!(repo.latest_change(&u.id).expect("latest"), before);
+    assert_eq!(repo.entry_by_path(&u.id, &names("/s/t")).expect("t"), None);
+}
+
+fn trash_purge(repo: &Repo) {
+    let u = user(repo);
+    let other = user(repo);
+    let x = put(repo, &u.id, "/a/x.txt", "b-x1");
+    put(repo, &u.id, "/a/x.txt", "b-x2");
+    let keep = put(repo, &u.id, "/keep.txt", "b-keep");
+    let a = repo
+        .entry_by_path(&u.id, &names("/a"))
+        .expect("a")
+        .expect("a");
+    repo.create_share(&u.id, &new_share(&x.id, "tok-x", None), now())
+        .expect("share");
+    delete(repo, &u.id, &x.id, EntryKind::File, now()).expect("delete x");
+    delete(repo, &u.id, &a.id, EntryKind::Folder, now()).expect("delete a");
+    assert_eq!(
+        repo.purge_trash(&other.id, Some(&a.id)),
+        Err(RepoError::NotFound("trash item"))
+    );
+    assert_eq!(
+        repo.purge_trash(&u.id, Some(&keep.id)),
+        Err(RepoError::NotFound("trash item"))
+    );
+    // Purging the folder leaves the file deleted before it restorable.
+    assert_eq!(repo.purge_trash(&u.id, Some(&a.id)), Ok(1));
+    assert_eq!(trash_paths(repo, &u.id), vec![("/a/x.txt".to_string(), 4)]);
+    assert_eq!(
+        repo.restore_trash(&u.id, &a.id, &RestoreTo::default(), None, now()),
+        Err(RepoError::NotFound("trash item"))
+    );
+    let mut keys = repo.referenced_blobs().expect("blobs");
+    keys.sort();
+    assert_eq!(keys, vec!["b-keep", "b-x1", "b-x2"]);
+    // Purging the file takes its versions and links with it.
+    assert_eq!(repo.purge_trash(&u.id, Some(&x.id)), Ok(1));
+    assert_eq!(repo.referenced_blobs().expect("blobs"), vec!["b-keep"]);
+    assert!(repo.list_shares(&u.id).expect("shares").is_empty());
+    assert_eq!(repo.share_by_token_hash("tok-x").expect("share"), None);
+    assert_eq!(
+        repo.purge_trash(&u.id, Some(&x.id)),
+        Err(RepoError::NotFound("trash item"))
+    );
+
+    // Purge everything: only this user's trash, never a live file.
+    let y = put(repo, &u.id, "/y", "b-y");
+    let z = put(repo, &u.id, "/z/z", "b-z");
+    let o = put(repo, &other.id, "/o", "b-o");
+    for (who, id, kind) in [
+        (&u.id, &y.id, EntryKind::File),
+        (
+            &u.id,
+            &z.parent_id.clone().expect("z's folder"),
+            EntryKind::Folder,
+        ),
+        (&other.id, &o.id, EntryKind::File),
+    ] {
+        delete(repo, who, id, kind, now()).expect("delete");
+    }
+    assert_eq!(repo.purge_trash(&u.id, None), Ok(2));
+    assert!(trash_paths(repo, &u.id).is_empty());
+    assert_eq!(trash_paths(repo, &other.id), vec![("/o".to_string(), 3)]);
+    assert_eq!(repo.entry(&u.id, &keep.id).expect("keep"), Some(keep));
+    assert_eq!(repo.purge_trash(&u.id, None), Ok(0));
+}
+
+fn expire_by_retention(repo: &Repo) {
+    let u = user(repo);
+    let t0 = now();
+    let day = chrono::Duration::days(1);
+    let w = |blob: &str| write_to(FileTarget::Path(names("/v.txt")), blob);
+    repo.put_file(&u.id, &w("b-v1"), t0).expect("v1");
+    repo.put_file(&u.id, &w("b-v2"), t0 + day).expect("v2");
+    let v3 = repo
+        .put_file(&u.id, &w("b-v3"), t0 + day * 2)
+        .expect("v3")
+        .entry;
+    let gone = put(repo, &u.id, "/gone.txt", "b-gone");
+    let later = put(repo, &u.id, "/later.txt", "b-later");
+    delete(repo, &u.id, &gone.id, EntryKind::File, t0).expect("delete");
+    delete(repo, &u.id, &later.id, EntryKind::File, t0 + day * 2).expect("delete");
+
+    // Versions replaced (and items deleted) before the cut-off go; the rest stay.
+    let cut = t0 + day + chrono::Duration::seconds(1);
+    let dry = repo.expire(cut, cut, true).expect("dry run");
+    assert_eq!(
+        dry,
+        Expired {
+            versions: 1,
+            trash_items: 1
+        }
+    );
+    assert_eq!(
+        repo.file_versions(&u.id, &v3.id).expect("versions").len(),
+        3
+    );
+    assert_eq!(repo.expire(cut, cut, false), Ok(dry));
+    let left: Vec<i64> = repo
+        .file_versions(&u.id, &v3.id)
+        .expect("versions")
+        .iter()
+        .map(|v| v.content.version)
+        .collect();
+    assert_eq!(left, vec![3, 2]);
+    assert_eq!(
+        trash_paths(repo, &u.id),
+        vec![("/later.txt".to_string(), 7)]
+    );
+    let mut keys = repo.referenced_blobs().expect("blobs");
+    keys.sort();
+    assert_eq!(keys, vec!["b-later", "b-v2", "b-v3"]);
+    assert_eq!(repo.expire(cut, cut, false), Ok(Expired::default()));
+    // The current version never expires, however old.
+    let far = t0 + day * 365;
+    assert_eq!(
+        repo.expire(far, far, false),
+        Ok(Expired {
+            versions: 1,
+            trash_items: 1
+        })
+    );
+    assert_eq!(
+        repo.file_versions(&u.id, &v3.id).expect("versions").len(),
+        1
+    );
+    assert_eq!(repo.referenced_blobs().expect("blobs"), vec!["b-v3"]);
+}
+
+fn quota_at_commit(repo: &Repo) {
+    let u = user(repo);
+    let q = |target: &str, blob: &str, quota: u64| {
+        let mut w = write_to(FileTarget::Path(names(target)), blob);
+        w.quota_bytes = Some(quota);
+        repo.put_file(&u.id, &w, now()).map(|o| o.entry)
+    };
+    let a = q("/a", "0123456789", 15).expect("10 of 15");
+    assert_eq!(q("/b", "012345", 15), Err(RepoError::QuotaExceeded));
+    q("/b", "01234", 15).expect("exactly 15");
+    // Replacing counts only the difference; shrinking always passes.
+    q("/a", "0123456789", 15).expect("same size");
+    assert_eq!(q("/a", "0123456789x", 15), Err(RepoError::QuotaExceeded));
+    q("/a", "01", 5).expect("shrinks while over");
+    assert_eq!(repo.usage_bytes(&u.id).expect("usage"), 7);
+    // A restore that would pass the quota is refused too, and changes nothing.
+    assert_eq!(
+        repo.restore_version(&u.id, &a.id, 1, Some(8), now()),
+        Err(RepoError::QuotaExceeded)
+    );
+    delete(repo, &u.id, &a.id, EntryKind::File, now()).expect("delete");
+    assert_eq!(
+        repo.restore_trash(&u.id, &a.id, &RestoreTo::default(), Some(6), now()),
+        Err(RepoError::QuotaExceeded)
+    );
+    assert_eq!(trash_paths(repo, &u.id).len(), 1);
+    repo.restore_trash(&u.id, &a.id, &RestoreTo::default(), Some(7), now())
+        .expect("fits exactly");
 }

@@ -119,6 +119,10 @@ pub struct MeReply {
     #[serde(with = "crate::time")]
     pub created_at: DateTime<Utc>,
     pub usage_bytes: u64,
+    /// The cap on `usage_bytes`; `None` (JSON null) when the server sets none. Older
+    /// servers leave it out, which reads as none.
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,6 +172,61 @@ pub struct Share {
 pub struct ShareList {
     pub shares: Vec<Share>,
 }
+
+/// One content a file has had, as `GET /files/{id}/versions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileVersion {
+    pub version: i64,
+    pub size: u64,
+    pub content_hash: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionList {
+    /// Newest first; the current version included.
+    pub versions: Vec<FileVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestoreVersionRequest {
+    pub version: i64,
+}
+
+/// Whether an entry is a file or a folder, where a reply names it in `"type"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryType {
+    Folder,
+    File,
+}
+
+/// A deleted file or folder, as `GET /trash` lists it. A folder deleted as a whole is one
+/// item, and its `size` counts the files deleted with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrashItem {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    pub name: String,
+    pub path: String,
+    #[serde(with = "crate::time")]
+    pub deleted_at: DateTime<Utc>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrashList {
+    /// Newest deletion first.
+    pub entries: Vec<TrashItem>,
+    pub next: Option<String>,
+}
+
+/// Body of `POST /trash/{id}/restore`: the fields of a move, both optional. `parent_id`
+/// absent restores into the old parent path; present, it names the folder (`null`: the
+/// root); `name` absent keeps the name.
+pub type RestoreTrashRequest = MoveRequest;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -21,6 +21,7 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     ChecksumMismatch,
     RateLimited,
+    QuotaExceeded,
     Internal,
     Unavailable,
     #[serde(other)]
@@ -43,6 +44,7 @@ impl ErrorCode {
             ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::ChecksumMismatch => 422,
             ErrorCode::RateLimited => 429,
+            ErrorCode::QuotaExceeded => 507,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
         }

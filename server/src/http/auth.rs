@@ -94,6 +94,7 @@ async fn me(app: Arc<App>, user_id: String) -> AppResult<Response> {
             email: user.email,
             created_at: user.created_at,
             usage_bytes,
+            quota_bytes: app.files.quota_bytes(),
         },
     ))
 }

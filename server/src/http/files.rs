@@ -10,7 +10,7 @@ use warp::Filter;
 
 use super::content::serve_file;
 use super::moves::version_tag;
-use super::{query, reply, user, with_app};
+use super::{get_or_head, query, reply, user, with_app};
 use crate::app::App;
 use crate::error::{AppError, AppResult};
 use crate::files::Upload;
@@ -31,12 +31,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(user(app.clone()))
         .then(meta);
     let download = warp::path!("files" / String / "content")
-        .and(
-            warp::get()
-                .map(|| false)
-                .or(warp::head().map(|| true))
-                .unify(),
-        )
+        .and(get_or_head())
         .and(with_app(app.clone()))
         .and(user(app.clone()))
         .and(warp::header::headers_cloned())

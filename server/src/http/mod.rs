@@ -12,6 +12,8 @@ mod moves;
 pub mod reply;
 mod share_page;
 mod shares;
+mod trash;
+mod versions;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -73,6 +75,20 @@ pub fn json_body<T: DeserializeOwned + Send + 'static>(
     })
 }
 
+/// Like `json_body`, but an empty body (or only whitespace) is `T::default()`: for calls
+/// whose fields are all optional.
+pub fn optional_json_body<T: DeserializeOwned + Default + Send + 'static>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::stream().and_then(|body| async move {
+        let bytes = collect_limited(body, JSON_LIMIT).await.map_err(reject)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
+        }
+        serde_json::from_slice::<T>(&bytes)
+            .map_err(|e| reject(AppError::bad_request(format!("malformed JSON: {e}"))))
+    })
+}
+
 async fn collect_limited<S, B>(body: S, limit: usize) -> Result<BytesMut, AppError>
 where
     S: futures_util::Stream<Item = Result<B, warp::Error>>,
@@ -109,6 +125,14 @@ pub fn client_ip(
         )
 }
 
+/// GET or HEAD of a download: true for HEAD (headers only).
+pub fn get_or_head() -> impl Filter<Extract = (bool,), Error = Rejection> + Clone {
+    warp::get()
+        .map(|| false)
+        .or(warp::head().map(|| true))
+        .unify()
+}
+
 /// Every route of the server.
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let health = warp::path!("healthz")
@@ -125,6 +149,10 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             .or(delta::routes(app.clone()))
             .unify()
             .or(moves::routes(app.clone()))
+            .unify()
+            .or(versions::routes(app.clone()))
+            .unify()
+            .or(trash::routes(app.clone()))
             .unify(),
     );
     let log = warp::log::custom(|info| {

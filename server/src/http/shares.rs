@@ -11,7 +11,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::content::{isolate, parse_range, serve_file};
-use super::{client_ip, json_body, query, reply, share_page, user, with_app};
+use super::{client_ip, get_or_head, json_body, query, reply, share_page, user, with_app};
 use crate::app::App;
 use crate::error::AppResult;
 use crate::sharing::counts_as_download;
@@ -45,12 +45,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 /// `GET` and `HEAD /s/{token}`: no auth, nothing about the owner.
 pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     warp::path!("s" / String)
-        .and(
-            warp::get()
-                .map(|| false)
-                .or(warp::head().map(|| true))
-                .unify(),
-        )
+        .and(get_or_head())
         .and(client_ip(&app))
         .and(with_app(app))
         .and(warp::header::headers_cloned())

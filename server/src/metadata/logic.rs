@@ -28,7 +28,7 @@ pub(crate) trait Store {
     /// Whether a folder has any live entry in it.
     fn has_live_children(&mut self, user_id: &str, folder_id: &str) -> RepoResult<bool>;
     /// Soft-deletes an entry and, given a case-folded `subtree_prefix` ("/a/"), every live
-    /// entry whose path starts with it.
+    /// entry whose path starts with it, all as one trash item named by the entry's id.
     fn mark_deleted(
         &mut self,
         user_id: &str,
@@ -73,6 +73,37 @@ pub(crate) trait Store {
     ) -> RepoResult<()> {
         self.append_change(entry, ChangeOp::Move, Some(from_path), now)
     }
+    /// Sum of the sizes of the user's live files.
+    fn usage(&mut self, user_id: &str) -> RepoResult<u64>;
+    /// Records a file's current content as its newest version, written `now`.
+    fn insert_version(&mut self, file: &EntryRow, now: DateTime<Utc>) -> RepoResult<()>;
+    /// Marks a version as no longer current: its retention starts `now`.
+    fn retire_version(&mut self, file_id: &str, version: i64, now: DateTime<Utc>)
+        -> RepoResult<()>;
+    /// The versions of a file, newest first.
+    fn versions(&mut self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>>;
+    /// One version of a file. Postgres locks the row (FOR SHARE) so that `expire` cannot
+    /// remove it while a restore makes its blob current again.
+    fn version(
+        &mut self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<Option<VersionRow>>;
+    /// The rows of a trash item: the deleted entry and what was deleted with it.
+    fn trashed(&mut self, user_id: &str, item_id: &str) -> RepoResult<Vec<EntryRow>>;
+    /// Makes a trashed row live again with the place (parent, name, path) `row` gives.
+    fn undelete(&mut self, row: &EntryRow, now: DateTime<Utc>) -> RepoResult<()>;
+    /// The ids of the user's trash items.
+    fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>>;
+    /// Removes a trash item for good (only if deleted before `deleted_before`, when
+    /// given): its rows, their versions and share links. False when there is no such item.
+    fn purge_item(
+        &mut self,
+        user_id: &str,
+        item_id: &str,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> RepoResult<bool>;
 }
 
 /// A folder new children go into: its id (`None` for the root) and path.
@@ -213,24 +244,18 @@ pub(crate) fn put_file(
         Some(e) if e.kind == EntryKind::Folder => {
             Err(RepoError::Conflict(format!("'{}' is a folder", e.path)))
         }
-        Some(mut e) => {
-            let old = e
-                .content
-                .clone()
-                .ok_or_else(|| RepoError::Backend("file without content".into()))?;
+        Some(e) => {
+            let old = current_content(&e)?;
             if w.if_match
                 .as_ref()
                 .is_some_and(|p| !p.allows(Some((&e.id, old.version))))
             {
                 return Err(RepoError::PreconditionFailed);
             }
+            check_quota(s, user_id, w.quota_bytes, old.size, w.size)?;
             let new = content(old.version + 1);
-            s.update_content(&e.id, &new, now)?;
-            e.content = Some(new);
-            e.updated_at = now;
-            s.record_change(&e, ChangeOp::Update, now)?;
             Ok(PutOutcome {
-                entry: e,
+                entry: replace_content(s, e, new, now)?,
                 created: false,
                 replaced_blob: Some(old.blob_key),
             })
@@ -239,6 +264,7 @@ pub(crate) fn put_file(
             if w.if_match.as_ref().is_some_and(|p| !p.allows(None)) {
                 return Err(RepoError::PreconditionFailed);
             }
+            check_quota(s, user_id, w.quota_bytes, 0, w.size)?;
             let row = EntryRow {
                 id: new_id(),
                 user_id: user_id.to_string(),
@@ -251,6 +277,7 @@ pub(crate) fn put_file(
                 updated_at: now,
             };
             s.insert_entry(&row)?;
+            s.insert_version(&row, now)?;
             s.record_change(&row, ChangeOp::Create, now)?;
             Ok(PutOutcome {
                 entry: row,
@@ -403,4 +430,188 @@ pub(crate) fn create_share(
     };
     s.insert_share(&row, &share.token_hash)?;
     Ok(row)
+}
+
+fn current_content(e: &EntryRow) -> RepoResult<FileContent> {
+    e.content
+        .clone()
+        .ok_or_else(|| RepoError::Backend(format!("file {} without content", e.id)))
+}
+
+/// Fails with `QuotaExceeded` when replacing `removed` bytes of live files with `added`
+/// would take the user past `quota`. A write that does not grow the usage always passes,
+/// so a user over a lowered quota can still shrink and delete. Runs inside the writing
+/// transaction, after the user's other writers (SQLite's write lock, Postgres's user row
+/// lock), so two uploads that each fit but not together cannot both pass.
+fn check_quota(
+    s: &mut impl Store,
+    user_id: &str,
+    quota: Option<u64>,
+    removed: u64,
+    added: u64,
+) -> RepoResult<()> {
+    let Some(quota) = quota else { return Ok(()) };
+    if added <= removed {
+        return Ok(());
+    }
+    let usage = s.usage(user_id)?;
+    if usage.saturating_sub(removed).saturating_add(added) > quota {
+        return Err(RepoError::QuotaExceeded);
+    }
+    Ok(())
+}
+
+/// Makes `new` the current content of live file `e`; the old one stays as a version.
+fn replace_content(
+    s: &mut impl Store,
+    mut e: EntryRow,
+    new: FileContent,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    let old = current_content(&e)?;
+    s.update_content(&e.id, &new, now)?;
+    s.retire_version(&e.id, old.version, now)?;
+    e.content = Some(new);
+    e.updated_at = now;
+    s.insert_version(&e, now)?;
+    s.record_change(&e, ChangeOp::Update, now)?;
+    Ok(e)
+}
+
+fn live_file(s: &mut impl Store, user_id: &str, file_id: &str) -> RepoResult<EntryRow> {
+    match s.live_entry(user_id, file_id)? {
+        Some(e) if e.kind == EntryKind::File => Ok(e),
+        _ => Err(RepoError::NotFound("file")),
+    }
+}
+
+pub(crate) fn file_versions(
+    s: &mut impl Store,
+    user_id: &str,
+    file_id: &str,
+) -> RepoResult<Vec<VersionRow>> {
+    live_file(s, user_id, file_id)?;
+    s.versions(user_id, file_id)
+}
+
+pub(crate) fn file_version(
+    s: &mut impl Store,
+    user_id: &str,
+    file_id: &str,
+    version: i64,
+) -> RepoResult<(EntryRow, VersionRow)> {
+    let file = live_file(s, user_id, file_id)?;
+    let v = s
+        .version(user_id, file_id, version)?
+        .ok_or(RepoError::NotFound("version"))?;
+    Ok((file, v))
+}
+
+pub(crate) fn restore_version(
+    s: &mut impl Store,
+    user_id: &str,
+    file_id: &str,
+    version: i64,
+    quota: Option<u64>,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    let (file, kept) = file_version(s, user_id, file_id, version)?;
+    let old = current_content(&file)?;
+    check_quota(s, user_id, quota, old.size, kept.content.size)?;
+    let new = FileContent {
+        version: old.version + 1,
+        ..kept.content
+    };
+    replace_content(s, file, new, now)
+}
+
+/// How deep a path is: parents sort before their children.
+fn depth(path: &str) -> usize {
+    path.matches('/').count()
+}
+
+pub(crate) fn restore_trash(
+    s: &mut impl Store,
+    user_id: &str,
+    item_id: &str,
+    to: &RestoreTo,
+    quota: Option<u64>,
+    now: DateTime<Utc>,
+) -> RepoResult<EntryRow> {
+    let mut rows = s.trashed(user_id, item_id)?;
+    let old = rows
+        .iter()
+        .find(|r| r.id == item_id)
+        .cloned()
+        .ok_or(RepoError::NotFound("trash item"))?;
+    let parent = match &to.parent {
+        Some(id) => parent_folder(s, user_id, id.as_deref())?,
+        None => {
+            // The old parent path, with missing folders made again.
+            let (dir, _) = old.path.rsplit_once('/').unwrap_or(("", ""));
+            let names = if dir.is_empty() {
+                Vec::new()
+            } else {
+                dbx_shared::names::parse_path(dir).map_err(|e| RepoError::Backend(e.to_string()))?
+            };
+            ensure_folders(s, user_id, &names, now)?
+        }
+    };
+    let name = to.name.clone().unwrap_or_else(|| old.name.clone());
+    let path = join(&parent.1, &name);
+    if let Some(e) = s.live_entry_at(user_id, &path)? {
+        return Err(RepoError::Conflict(format!(
+            "'{}' is already taken",
+            e.path
+        )));
+    }
+    let added = rows
+        .iter()
+        .filter_map(|r| r.content.as_ref())
+        .map(|c| c.size)
+        .sum();
+    check_quota(s, user_id, quota, 0, added)?;
+    rows.sort_by(|a, b| (depth(&a.path), &a.path).cmp(&(depth(&b.path), &b.path)));
+    let below = format!("{}/", old.path);
+    let mut restored = None;
+    for mut row in rows {
+        if row.id == old.id {
+            row.parent_id = parent.0.clone();
+            row.name = name.clone();
+            row.path = path.clone();
+        } else {
+            // Everything else was below the deleted folder, at its path then.
+            let rest = row.path.strip_prefix(&below).ok_or_else(|| {
+                RepoError::Backend(format!("trash row {} is not below {}", row.id, old.path))
+            })?;
+            row.path = join(&path, rest);
+        }
+        row.updated_at = now;
+        s.undelete(&row, now)?;
+        s.record_change(&row, ChangeOp::Create, now)?;
+        if row.id == old.id {
+            restored = Some(row);
+        }
+    }
+    restored.ok_or(RepoError::NotFound("trash item"))
+}
+
+pub(crate) fn purge_trash(
+    s: &mut impl Store,
+    user_id: &str,
+    item_id: Option<&str>,
+) -> RepoResult<u64> {
+    match item_id {
+        Some(id) => match s.purge_item(user_id, id, None)? {
+            true => Ok(1),
+            false => Err(RepoError::NotFound("trash item")),
+        },
+        None => {
+            let mut purged = 0;
+            for id in s.trash_item_ids(user_id)? {
+                purged += u64::from(s.purge_item(user_id, &id, None)?);
+            }
+            Ok(purged)
+        }
+    }
 }

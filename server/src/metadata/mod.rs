@@ -29,6 +29,9 @@ pub enum RepoError {
     PreconditionFailed,
     #[error("{0}")]
     Invalid(String),
+    /// The write would take the user's usage past their quota.
+    #[error("this would take the account over its storage quota")]
+    QuotaExceeded,
     /// The backend failed; the text is for the log only.
     #[error("database error: {0}")]
     Backend(String),
@@ -54,6 +57,8 @@ pub trait Repository: Send + Sync + 'static {
     ) -> RepoResult<UserRow>;
     fn user_by_email(&self, email: &str) -> RepoResult<Option<UserRow>>;
     fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>>;
+    /// The ids of every user.
+    fn user_ids(&self) -> RepoResult<Vec<String>>;
     /// Sum of the sizes of the user's live files.
     fn usage_bytes(&self, user_id: &str) -> RepoResult<u64>;
     /// Starts a session (a login) with its first refresh token.
@@ -135,8 +140,61 @@ pub trait Repository: Send + Sync + 'static {
         to: &MoveTo,
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow>;
-    /// Every blob key a file row points to, deleted rows included (their content is kept).
+    /// Every blob key something still points to: a live file, a kept version or a trash
+    /// item.
     fn referenced_blobs(&self) -> RepoResult<Vec<String>>;
+
+    // Versions.
+    /// The versions of a live file of this user, newest first, the current one included.
+    fn file_versions(&self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>>;
+    /// A live file of this user and one of its kept versions.
+    fn file_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<(EntryRow, VersionRow)>;
+    /// Makes a kept version's content current again, as a new version (change log
+    /// `update`); within `quota_bytes` when set.
+    fn restore_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow>;
+
+    // Trash.
+    /// The user's trash items, newest deletion first, strictly after `after`.
+    fn list_trash(
+        &self,
+        user_id: &str,
+        after: Option<&TrashPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<TrashRow>>;
+    /// Brings a trash item and everything deleted with it back (change log `create` for
+    /// each, parents first); returns the restored entry.
+    fn restore_trash(
+        &self,
+        user_id: &str,
+        item_id: &str,
+        to: &RestoreTo,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow>;
+    /// Removes one trash item (`Some`) or the whole trash (`None`) for good: its rows,
+    /// versions and share links. Returns how many items went; `NotFound` for an item
+    /// that is not in this user's trash.
+    fn purge_trash(&self, user_id: &str, item_id: Option<&str>) -> RepoResult<u64>;
+    /// Removes versions replaced before `versions_before` and trash items deleted before
+    /// `trash_before`, of every user (with `dry_run`, only counts them).
+    fn expire(
+        &self,
+        versions_before: DateTime<Utc>,
+        trash_before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> RepoResult<Expired>;
 
     // Share links.
     fn create_share(

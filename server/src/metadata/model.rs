@@ -1,7 +1,9 @@
 //! Rows the repository hands back, and the arguments of its writes.
 
 use chrono::{DateTime, Utc};
-use dbx_shared::api::{ChangeOp, Entry, FileEntry, FolderEntry, Share};
+use dbx_shared::api::{
+    ChangeOp, Entry, EntryType, FileEntry, FileVersion, FolderEntry, Share, TrashItem,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -123,6 +125,9 @@ pub struct FileWrite {
     pub content_hash: String,
     /// When set, the write happens only if the current version is this one.
     pub if_match: Option<IfMatch>,
+    /// When set, the write fails with `QuotaExceeded` if it would take the user's usage
+    /// past this many bytes.
+    pub quota_bytes: Option<u64>,
 }
 
 /// A conditional upload's or delete's precondition.
@@ -188,8 +193,83 @@ pub struct PutOutcome {
     pub entry: EntryRow,
     /// True when the file did not exist before.
     pub created: bool,
-    /// The blob of the replaced version, now unreferenced unless another row uses it.
+    /// The blob of the replaced version, which stays as a kept version.
     pub replaced_blob: Option<String>,
+}
+
+/// One content a file has had: its current one or a kept earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub content: FileContent,
+    /// When this content was written.
+    pub created_at: DateTime<Utc>,
+}
+
+impl VersionRow {
+    pub fn to_api(&self) -> FileVersion {
+        FileVersion {
+            version: self.content.version,
+            size: self.content.size,
+            content_hash: self.content.content_hash.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A trash item: the entry the user deleted (its state then), and what went with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrashRow {
+    pub entry: EntryRow,
+    pub deleted_at: DateTime<Utc>,
+    /// The size of the file, or of the files deleted with the folder.
+    pub size: u64,
+}
+
+impl TrashRow {
+    pub fn to_api(&self) -> TrashItem {
+        TrashItem {
+            id: self.entry.id.clone(),
+            kind: match self.entry.kind {
+                EntryKind::Folder => EntryType::Folder,
+                EntryKind::File => EntryType::File,
+            },
+            name: self.entry.name.clone(),
+            path: self.entry.path.clone(),
+            deleted_at: self.deleted_at,
+            size: self.size,
+        }
+    }
+
+    pub fn position(&self) -> TrashPosition {
+        TrashPosition {
+            deleted_at: self.deleted_at,
+            id: self.entry.id.clone(),
+        }
+    }
+}
+
+/// A place in the trash listing (newest deletion first), for pagination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrashPosition {
+    pub deleted_at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// Where a trash item goes back to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreTo {
+    /// `None`: the folder at its old parent path (made again when missing);
+    /// `Some(None)`: the root; `Some(Some(id))`: that live folder.
+    pub parent: Option<Option<String>>,
+    /// A new (normalized) name; `None` keeps the old one.
+    pub name: Option<String>,
+}
+
+/// What `expire` removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub versions: u64,
+    pub trash_items: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_moves.sql"),
     include_str!("../../../migrations/postgres/0003_refresh_token_families.sql"),
     include_str!("../../../migrations/postgres/0004_database_identity.sql"),
+    include_str!("../../../migrations/postgres/0005_undo.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -51,6 +52,8 @@ pub const CHANGES_CHANNEL: &str = "dbx_changes";
 
 const ENTRY_COLS: &str = "id, user_id, parent_id, kind, name, path, size, mime_type, \
      content_hash, version, blob_key, created_at, updated_at";
+
+const VERSION_COLS: &str = "version, size, mime_type, content_hash, blob_key, created_at";
 
 const SHARE_COLS: &str =
     "id, user_id, file_id, expires_at, max_downloads, download_count, disabled, created_at";
@@ -171,6 +174,27 @@ fn entry_from_row(r: &Row) -> Result<EntryRow, postgres::Error> {
         content,
         created_at: from_millis(r.try_get(11)?),
         updated_at: from_millis(r.try_get(12)?),
+    })
+}
+
+fn version_from_row(r: &Row) -> Result<VersionRow, postgres::Error> {
+    Ok(VersionRow {
+        content: FileContent {
+            version: r.try_get(0)?,
+            size: r.try_get::<_, i64>(1)? as u64,
+            mime_type: r.try_get(2)?,
+            content_hash: r.try_get(3)?,
+            blob_key: r.try_get(4)?,
+        },
+        created_at: from_millis(r.try_get(5)?),
+    })
+}
+
+fn trash_from_row(r: &Row) -> Result<TrashRow, postgres::Error> {
+    Ok(TrashRow {
+        entry: entry_from_row(r)?,
+        deleted_at: from_millis(r.try_get(13)?),
+        size: r.try_get::<_, i64>(14)? as u64,
     })
 }
 
@@ -313,16 +337,16 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     ) -> RepoResult<()> {
         self.0
             .execute(
-                "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND id = $2",
+                "UPDATE entries SET deleted_at = $3, deleted_by = $2 WHERE user_id = $1 AND id = $2",
                 &[&user_id, &id, &to_millis(now)],
             )
             .map_err(backend)?;
         if let Some(prefix) = subtree_prefix {
             self.0
                 .execute(
-                    "UPDATE entries SET deleted_at = $3 WHERE user_id = $1 AND deleted_at IS NULL \
-                     AND starts_with(path_key, $2)",
-                    &[&user_id, &prefix, &to_millis(now)],
+                    "UPDATE entries SET deleted_at = $3, deleted_by = $4 WHERE user_id = $1 \
+                     AND deleted_at IS NULL AND starts_with(path_key, $2)",
+                    &[&user_id, &prefix, &to_millis(now), &id],
                 )
                 .map_err(backend)?;
         }
@@ -437,6 +461,171 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .map_err(backend)?;
         Ok(())
     }
+
+    fn usage(&mut self, user_id: &str) -> RepoResult<u64> {
+        // SUM(bigint) is numeric in Postgres: cast back to bigint.
+        let total: i64 = self
+            .0
+            .query_one(
+                "SELECT COALESCE(SUM(size), 0)::BIGINT FROM entries \
+                 WHERE user_id = $1 AND kind = 1 AND deleted_at IS NULL",
+                &[&user_id],
+            )
+            .and_then(|r| r.try_get(0))
+            .map_err(backend)?;
+        Ok(total as u64)
+    }
+
+    fn insert_version(&mut self, file: &EntryRow, now: DateTime<Utc>) -> RepoResult<()> {
+        let c = file
+            .content
+            .as_ref()
+            .ok_or_else(|| RepoError::Backend("a version of a folder".into()))?;
+        self.0
+            .execute(
+                "INSERT INTO file_versions (file_id, version, user_id, size, mime_type, \
+                 content_hash, blob_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &file.id,
+                    &c.version,
+                    &file.user_id,
+                    &(c.size as i64),
+                    &c.mime_type,
+                    &c.content_hash,
+                    &c.blob_key,
+                    &to_millis(now),
+                ],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_version(
+        &mut self,
+        file_id: &str,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE file_versions SET replaced_at = $3 WHERE file_id = $1 AND version = $2",
+                &[&file_id, &version, &to_millis(now)],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn versions(&mut self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
+        let found = self
+            .0
+            .query(
+                &format!(
+                    "SELECT {VERSION_COLS} FROM file_versions WHERE user_id = $1 AND file_id = $2 \
+                     ORDER BY version DESC"
+                ),
+                &[&user_id, &file_id],
+            )
+            .map_err(backend)?;
+        rows(found, version_from_row)
+    }
+
+    fn version(
+        &mut self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<Option<VersionRow>> {
+        let row = self
+            .0
+            .query_opt(
+                &format!(
+                    "SELECT {VERSION_COLS} FROM file_versions \
+                     WHERE user_id = $1 AND file_id = $2 AND version = $3 FOR SHARE"
+                ),
+                &[&user_id, &file_id, &version],
+            )
+            .map_err(backend)?;
+        one(row, version_from_row)
+    }
+
+    fn trashed(&mut self, user_id: &str, item_id: &str) -> RepoResult<Vec<EntryRow>> {
+        let found = self
+            .0
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND deleted_by = $2 \
+                     AND deleted_at IS NOT NULL"
+                ),
+                &[&user_id, &item_id],
+            )
+            .map_err(backend)?;
+        rows(found, entry_from_row)
+    }
+
+    fn undelete(&mut self, e: &EntryRow, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET parent_id = $3, name = $4, name_key = $5, path = $6, \
+                 path_key = $7, updated_at = $8, deleted_at = NULL, deleted_by = NULL \
+                 WHERE user_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
+                &[
+                    &e.user_id,
+                    &e.id,
+                    &e.parent_id,
+                    &e.name,
+                    &name_key(&e.name),
+                    &e.path,
+                    &name_key(&e.path),
+                    &to_millis(now),
+                ],
+            )
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    RepoError::Conflict(format!("'{}' is already taken", e.path))
+                } else {
+                    backend(err)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>> {
+        self.0
+            .query(
+                "SELECT id FROM entries WHERE user_id = $1 AND deleted_by = id",
+                &[&user_id],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(backend))
+            .collect()
+    }
+
+    fn purge_item(
+        &mut self,
+        user_id: &str,
+        item_id: &str,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> RepoResult<bool> {
+        let before = deleted_before.map_or(i64::MAX, to_millis);
+        let found = self
+            .0
+            .query_opt(
+                "SELECT 1 FROM entries WHERE user_id = $1 AND id = $2 AND deleted_by = $2 \
+                 AND deleted_at < $3 FOR UPDATE",
+                &[&user_id, &item_id, &before],
+            )
+            .map_err(backend)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        for sql in PURGE_ITEM {
+            self.0
+                .execute(sql, &[&user_id, &item_id])
+                .map_err(backend)?;
+        }
+        Ok(true)
+    }
 }
 
 impl<C: GenericClient> TokenStore for Pg<'_, C> {
@@ -517,6 +706,19 @@ impl<C: GenericClient> TokenStore for Pg<'_, C> {
             .map_err(backend)
     }
 }
+/// Removing trash item $2 of user $1, in this order: rows of older trash items that were
+/// below it are detached from it (they are restored by path, and a dangling parent would
+/// break the foreign key); then its links, versions and rows go.
+const PURGE_ITEM: [&str; 4] = [
+    "UPDATE entries SET parent_id = NULL WHERE user_id = $1 AND deleted_at IS NOT NULL \
+     AND deleted_by <> $2 \
+     AND parent_id IN (SELECT id FROM entries WHERE user_id = $1 AND deleted_by = $2)",
+    "DELETE FROM shares WHERE user_id = $1 \
+     AND file_id IN (SELECT id FROM entries WHERE user_id = $1 AND deleted_by = $2)",
+    "DELETE FROM file_versions WHERE user_id = $1 \
+     AND file_id IN (SELECT id FROM entries WHERE user_id = $1 AND deleted_by = $2)",
+    "DELETE FROM entries WHERE user_id = $1 AND deleted_by = $2",
+];
 
 pub struct PgRepo {
     /// Always `Some` until `drop`, which takes it to close the connections off the runtime.
@@ -687,18 +889,17 @@ impl Repository for PgRepo {
         one(row, user_from_row)
     }
 
+    fn user_ids(&self) -> RepoResult<Vec<String>> {
+        self.conn()?
+            .query("SELECT id FROM users", &[])
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(backend))
+            .collect()
+    }
+
     fn usage_bytes(&self, user_id: &str) -> RepoResult<u64> {
-        // SUM(bigint) is numeric in Postgres: cast back to bigint.
-        let total: i64 = self
-            .conn()?
-            .query_one(
-                "SELECT COALESCE(SUM(size), 0)::BIGINT FROM entries \
-                 WHERE user_id = $1 AND kind = 1 AND deleted_at IS NULL",
-                &[&user_id],
-            )
-            .and_then(|r| r.try_get(0))
-            .map_err(backend)?;
-        Ok(total as u64)
+        Pg(&mut *self.conn()?).usage(user_id)
     }
 
     fn add_refresh_token(
@@ -827,13 +1028,134 @@ impl Repository for PgRepo {
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
         self.conn()?
             .query(
-                "SELECT DISTINCT blob_key FROM entries WHERE blob_key IS NOT NULL",
+                "SELECT blob_key FROM entries WHERE blob_key IS NOT NULL \
+                 UNION SELECT blob_key FROM file_versions",
                 &[],
             )
             .map_err(backend)?
             .iter()
             .map(|r| r.try_get(0).map_err(backend))
             .collect()
+    }
+
+    fn file_versions(&self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
+        logic::file_versions(&mut Pg(&mut *self.conn()?), user_id, file_id)
+    }
+
+    fn file_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<(EntryRow, VersionRow)> {
+        logic::file_version(&mut Pg(&mut *self.conn()?), user_id, file_id, version)
+    }
+
+    fn restore_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write_as(user_id, |tx| {
+            logic::restore_version(&mut Pg(tx), user_id, file_id, version, quota_bytes, now)
+        })
+    }
+
+    fn list_trash(
+        &self,
+        user_id: &str,
+        after: Option<&TrashPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<TrashRow>> {
+        let (after_at, after_id) = match after {
+            Some(p) => (to_millis(p.deleted_at), p.id.as_str()),
+            None => (i64::MAX, ""),
+        };
+        // "C" collation on ids: the same order as SQLite's.
+        let found = self
+            .conn()?
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLS}, deleted_at, \
+                     (SELECT COALESCE(SUM(s.size), 0)::BIGINT FROM entries s \
+                      WHERE s.user_id = e.user_id AND s.deleted_by = e.id AND s.kind = 1) \
+                     FROM entries e WHERE e.user_id = $1 AND e.deleted_by = e.id \
+                     AND (e.deleted_at < $2 OR (e.deleted_at = $2 AND e.id COLLATE \"C\" < $3)) \
+                     ORDER BY e.deleted_at DESC, e.id COLLATE \"C\" DESC LIMIT $4"
+                ),
+                &[&user_id, &after_at, &after_id, &(limit as i64)],
+            )
+            .map_err(backend)?;
+        rows(found, trash_from_row)
+    }
+
+    fn restore_trash(
+        &self,
+        user_id: &str,
+        item_id: &str,
+        to: &RestoreTo,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write_as(user_id, |tx| {
+            logic::restore_trash(&mut Pg(tx), user_id, item_id, to, quota_bytes, now)
+        })
+    }
+
+    fn purge_trash(&self, user_id: &str, item_id: Option<&str>) -> RepoResult<u64> {
+        self.write_as(user_id, |tx| {
+            logic::purge_trash(&mut Pg(tx), user_id, item_id)
+        })
+    }
+
+    fn expire(
+        &self,
+        versions_before: DateTime<Utc>,
+        trash_before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> RepoResult<Expired> {
+        let vb = to_millis(versions_before);
+        let mut conn = self.conn()?;
+        let versions = if dry_run {
+            conn.query_one(
+                "SELECT COUNT(*) FROM file_versions WHERE replaced_at < $1",
+                &[&vb],
+            )
+            .and_then(|r| r.try_get::<_, i64>(0))
+            .map_err(backend)? as u64
+        } else {
+            // A restore of one of these holds it FOR SHARE: this waits for it to commit,
+            // and its new version then references the blob.
+            conn.execute("DELETE FROM file_versions WHERE replaced_at < $1", &[&vb])
+                .map_err(backend)?
+        };
+        let items: Vec<(String, String)> = conn
+            .query(
+                "SELECT user_id, id FROM entries WHERE deleted_by = id AND deleted_at < $1",
+                &[&to_millis(trash_before)],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(backend)?;
+        drop(conn);
+        let mut trash_items = 0;
+        for (user, item) in items {
+            // Checked again under the user's lock: the item may have been restored since.
+            let purged = dry_run
+                || self.write_as(&user, |tx| {
+                    Pg(tx).purge_item(&user, &item, Some(trash_before))
+                })?;
+            trash_items += u64::from(purged);
+        }
+        Ok(Expired {
+            versions,
+            trash_items,
+        })
     }
 
     fn create_share(

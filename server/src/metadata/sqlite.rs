@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_moves.sql"),
     include_str!("../../../migrations/sqlite/0003_refresh_token_families.sql"),
     include_str!("../../../migrations/sqlite/0004_database_identity.sql"),
+    include_str!("../../../migrations/sqlite/0005_undo.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -33,6 +34,8 @@ pub const MOVE_SUBTREE_SQL: &str = "UPDATE entries SET path = ?4 || substr(path,
 
 const ENTRY_COLS: &str = "id, user_id, parent_id, kind, name, path, size, mime_type, \
      content_hash, version, blob_key, created_at, updated_at";
+
+const VERSION_COLS: &str = "version, size, mime_type, content_hash, blob_key, created_at";
 
 const SHARE_COLS: &str =
     "id, user_id, file_id, expires_at, max_downloads, download_count, disabled, created_at";
@@ -90,6 +93,27 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<EntryRow> {
         content,
         created_at: from_millis(r.get(11)?),
         updated_at: from_millis(r.get(12)?),
+    })
+}
+
+fn version_from_row(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        content: FileContent {
+            version: r.get(0)?,
+            size: r.get::<_, i64>(1)? as u64,
+            mime_type: r.get(2)?,
+            content_hash: r.get(3)?,
+            blob_key: r.get(4)?,
+        },
+        created_at: from_millis(r.get(5)?),
+    })
+}
+
+fn trash_from_row(r: &Row<'_>) -> rusqlite::Result<TrashRow> {
+    Ok(TrashRow {
+        entry: entry_from_row(r)?,
+        deleted_at: from_millis(r.get(13)?),
+        size: r.get::<_, i64>(14)? as u64,
     })
 }
 
@@ -210,16 +234,16 @@ impl Store for Sqlite<'_> {
     ) -> RepoResult<()> {
         self.0
             .execute(
-                "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND id = ?2",
+                "UPDATE entries SET deleted_at = ?3, deleted_by = ?2 WHERE user_id = ?1 AND id = ?2",
                 params![user_id, id, to_millis(now)],
             )
             .map_err(backend)?;
         if let Some(prefix) = subtree_prefix {
             self.0
                 .execute(
-                    "UPDATE entries SET deleted_at = ?3 WHERE user_id = ?1 AND deleted_at IS NULL \
-                     AND substr(path_key, 1, length(?2)) = ?2",
-                    params![user_id, prefix, to_millis(now)],
+                    "UPDATE entries SET deleted_at = ?3, deleted_by = ?4 WHERE user_id = ?1 \
+                     AND deleted_at IS NULL AND substr(path_key, 1, length(?2)) = ?2",
+                    params![user_id, prefix, to_millis(now), id],
                 )
                 .map_err(backend)?;
         }
@@ -324,6 +348,172 @@ impl Store for Sqlite<'_> {
             .map_err(backend)?;
         Ok(())
     }
+
+    fn usage(&mut self, user_id: &str) -> RepoResult<u64> {
+        let total: i64 = self
+            .0
+            .query_row(
+                "SELECT COALESCE(SUM(size), 0) FROM entries WHERE user_id = ?1 AND kind = 1 AND deleted_at IS NULL",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        Ok(total as u64)
+    }
+
+    fn insert_version(&mut self, file: &EntryRow, now: DateTime<Utc>) -> RepoResult<()> {
+        let c = file
+            .content
+            .as_ref()
+            .ok_or_else(|| RepoError::Backend("a version of a folder".into()))?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO file_versions (file_id, version, user_id, size, mime_type, \
+                 content_hash, blob_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    file.id,
+                    c.version,
+                    file.user_id,
+                    c.size as i64,
+                    c.mime_type,
+                    c.content_hash,
+                    c.blob_key,
+                    to_millis(now)
+                ])
+            })
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn retire_version(
+        &mut self,
+        file_id: &str,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> RepoResult<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE file_versions SET replaced_at = ?3 WHERE file_id = ?1 AND version = ?2",
+            )
+            .and_then(|mut st| st.execute(params![file_id, version, to_millis(now)]))
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn versions(&mut self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLS} FROM file_versions WHERE user_id = ?1 AND file_id = ?2 \
+                 ORDER BY version DESC"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id, file_id], version_from_row)
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn version(
+        &mut self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<Option<VersionRow>> {
+        self.0
+            .query_row(
+                &format!(
+                    "SELECT {VERSION_COLS} FROM file_versions \
+                     WHERE user_id = ?1 AND file_id = ?2 AND version = ?3"
+                ),
+                params![user_id, file_id, version],
+                version_from_row,
+            )
+            .optional()
+            .map_err(backend)
+    }
+
+    fn trashed(&mut self, user_id: &str, item_id: &str) -> RepoResult<Vec<EntryRow>> {
+        let mut stmt = self
+            .0
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLS} FROM entries WHERE user_id = ?1 AND deleted_by = ?2 \
+                 AND deleted_at IS NOT NULL"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id, item_id], entry_from_row)
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn undelete(&mut self, e: &EntryRow, now: DateTime<Utc>) -> RepoResult<()> {
+        self.0
+            .execute(
+                "UPDATE entries SET parent_id = ?3, name = ?4, name_key = ?5, path = ?6, \
+                 path_key = ?7, updated_at = ?8, deleted_at = NULL, deleted_by = NULL \
+                 WHERE user_id = ?1 AND id = ?2 AND deleted_at IS NOT NULL",
+                params![
+                    e.user_id,
+                    e.id,
+                    e.parent_id,
+                    e.name,
+                    name_key(&e.name),
+                    e.path,
+                    name_key(&e.path),
+                    to_millis(now)
+                ],
+            )
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    RepoError::Conflict(format!("'{}' is already taken", e.path))
+                } else {
+                    backend(err)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id FROM entries WHERE user_id = ?1 AND deleted_by = id")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id], |r| r.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn purge_item(
+        &mut self,
+        user_id: &str,
+        item_id: &str,
+        deleted_before: Option<DateTime<Utc>>,
+    ) -> RepoResult<bool> {
+        let before = deleted_before.map_or(i64::MAX, to_millis);
+        let found: Option<i64> = self
+            .0
+            .query_row(
+                "SELECT 1 FROM entries WHERE user_id = ?1 AND id = ?2 AND deleted_by = ?2 \
+                 AND deleted_at < ?3",
+                params![user_id, item_id, before],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        for sql in PURGE_ITEM {
+            self.0
+                .execute(sql, params![user_id, item_id])
+                .map_err(backend)?;
+        }
+        Ok(true)
+    }
 }
 
 /// Runs inside `write`'s IMMEDIATE transaction, which already excludes every other
@@ -406,6 +596,19 @@ impl TokenStore for Sqlite<'_> {
         Ok(n as u64)
     }
 }
+/// Removing trash item ?2 of user ?1, in this order: rows of older trash items that were
+/// below it are detached from it (they are restored by path, and a dangling parent would
+/// break the foreign key); then its links, versions and rows go.
+const PURGE_ITEM: [&str; 4] = [
+    "UPDATE entries SET parent_id = NULL WHERE user_id = ?1 AND deleted_at IS NOT NULL \
+     AND deleted_by <> ?2 \
+     AND parent_id IN (SELECT id FROM entries WHERE user_id = ?1 AND deleted_by = ?2)",
+    "DELETE FROM shares WHERE user_id = ?1 \
+     AND file_id IN (SELECT id FROM entries WHERE user_id = ?1 AND deleted_by = ?2)",
+    "DELETE FROM file_versions WHERE user_id = ?1 \
+     AND file_id IN (SELECT id FROM entries WHERE user_id = ?1 AND deleted_by = ?2)",
+    "DELETE FROM entries WHERE user_id = ?1 AND deleted_by = ?2",
+];
 
 impl SqliteRepo {
     /// Opens (creating if needed) the database file.
@@ -528,16 +731,15 @@ impl Repository for SqliteRepo {
             .map_err(backend)
     }
 
+    fn user_ids(&self) -> RepoResult<Vec<String>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id FROM users").map_err(backend)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
     fn usage_bytes(&self, user_id: &str) -> RepoResult<u64> {
-        let total: i64 = self
-            .conn()?
-            .query_row(
-                "SELECT COALESCE(SUM(size), 0) FROM entries WHERE user_id = ?1 AND kind = 1 AND deleted_at IS NULL",
-                params![user_id],
-                |r| r.get(0),
-            )
-            .map_err(backend)?;
-        Ok(total as u64)
+        Sqlite(&*self.conn()?).usage(user_id)
     }
 
     fn add_refresh_token(
@@ -649,10 +851,134 @@ impl Repository for SqliteRepo {
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
         let conn = self.conn()?;
         let mut stmt = conn
-            .prepare("SELECT DISTINCT blob_key FROM entries WHERE blob_key IS NOT NULL")
+            .prepare(
+                "SELECT blob_key FROM entries WHERE blob_key IS NOT NULL \
+                 UNION SELECT blob_key FROM file_versions",
+            )
             .map_err(backend)?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn file_versions(&self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
+        logic::file_versions(&mut Sqlite(&*self.conn()?), user_id, file_id)
+    }
+
+    fn file_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+    ) -> RepoResult<(EntryRow, VersionRow)> {
+        logic::file_version(&mut Sqlite(&*self.conn()?), user_id, file_id, version)
+    }
+
+    fn restore_version(
+        &self,
+        user_id: &str,
+        file_id: &str,
+        version: i64,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write(|c| {
+            logic::restore_version(&mut Sqlite(c), user_id, file_id, version, quota_bytes, now)
+        })
+    }
+
+    fn list_trash(
+        &self,
+        user_id: &str,
+        after: Option<&TrashPosition>,
+        limit: usize,
+    ) -> RepoResult<Vec<TrashRow>> {
+        let conn = self.conn()?;
+        let (after_at, after_id) = match after {
+            Some(p) => (to_millis(p.deleted_at), p.id.as_str()),
+            None => (i64::MAX, ""),
+        };
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLS}, deleted_at, \
+                 (SELECT COALESCE(SUM(s.size), 0) FROM entries s WHERE s.user_id = e.user_id \
+                  AND s.deleted_by = e.id AND s.kind = 1) \
+                 FROM entries e WHERE e.user_id = ?1 AND e.deleted_by = e.id \
+                 AND (e.deleted_at < ?2 OR (e.deleted_at = ?2 AND e.id < ?3)) \
+                 ORDER BY e.deleted_at DESC, e.id DESC LIMIT ?4"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![user_id, after_at, after_id, limit as i64],
+                trash_from_row,
+            )
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn restore_trash(
+        &self,
+        user_id: &str,
+        item_id: &str,
+        to: &RestoreTo,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<EntryRow> {
+        self.write(|c| logic::restore_trash(&mut Sqlite(c), user_id, item_id, to, quota_bytes, now))
+    }
+
+    fn purge_trash(&self, user_id: &str, item_id: Option<&str>) -> RepoResult<u64> {
+        self.write(|c| logic::purge_trash(&mut Sqlite(c), user_id, item_id))
+    }
+
+    fn expire(
+        &self,
+        versions_before: DateTime<Utc>,
+        trash_before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> RepoResult<Expired> {
+        let versions = if dry_run {
+            self.conn()?
+                .query_row(
+                    "SELECT COUNT(*) FROM file_versions WHERE replaced_at < ?1",
+                    params![to_millis(versions_before)],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(backend)? as u64
+        } else {
+            self.write(|c| {
+                c.execute(
+                    "DELETE FROM file_versions WHERE replaced_at < ?1",
+                    params![to_millis(versions_before)],
+                )
+                .map_err(backend)
+            })? as u64
+        };
+        let items: Vec<(String, String)> = {
+            let conn = self.conn()?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT user_id, id FROM entries WHERE deleted_by = id AND deleted_at < ?1",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![to_millis(trash_before)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let mut trash_items = 0;
+        for (user, item) in items {
+            // Checked again in the purge: the item may have been restored since.
+            let purged = dry_run
+                || self.write(|c| Sqlite(c).purge_item(&user, &item, Some(trash_before)))?;
+            trash_items += u64::from(purged);
+        }
+        Ok(Expired {
+            versions,
+            trash_items,
+        })
     }
 
     fn create_share(

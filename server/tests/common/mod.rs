@@ -8,8 +8,10 @@ pub mod outage;
 pub mod pg;
 pub mod process;
 
-use dbx_server::app::{start, RunningServer};
+use dbx_server::app::{open_blobs, open_repository, start, RunningServer};
 use dbx_server::config::ServeArgs;
+use dbx_server::gc::{CheckReport, GcPolicy, GcReport};
+use dbx_server::metadata::Db;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -67,6 +69,37 @@ impl TestServer {
             args,
             server: Some(server),
         }
+    }
+
+    /// Runs `dbx-server gc`'s collection on this server's stores, as of `now` (an
+    /// injected clock: retention is tested by moving it, never by sleeping).
+    pub async fn gc(&self, now: chrono::DateTime<chrono::Utc>, dry_run: bool) -> GcReport {
+        let (db, blobs) = self.stores().await;
+        let policy = GcPolicy::new(
+            std::time::Duration::from_secs(self.args.gc_grace),
+            &self.args.retention,
+        );
+        dbx_server::gc::collect(&db, blobs.as_ref(), &policy, now, dry_run)
+            .await
+            .expect("gc")
+    }
+
+    /// `dbx-server check` on this server's stores.
+    pub async fn check(&self) -> CheckReport {
+        let (db, blobs) = self.stores().await;
+        dbx_server::gc::check(&db, blobs.as_ref())
+            .await
+            .expect("check")
+    }
+
+    async fn stores(&self) -> (Db, std::sync::Arc<dyn dbx_server::storage::BlobStore>) {
+        let url = self.args.store.database_url();
+        let repo = tokio::task::spawn_blocking(move || open_repository(&url))
+            .await
+            .expect("open task")
+            .expect("open the database");
+        let blobs = open_blobs(&self.args.store).await.expect("open the blobs");
+        (Db::new(repo), blobs)
     }
 
     pub async fn stop(mut self) {
@@ -159,6 +192,11 @@ impl User {
 
     pub async fn get(&self, path: &str) -> Response {
         self.req(Method::GET, path).send().await.expect("GET")
+    }
+
+    /// GET of a JSON reply, whatever its status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON reply")
     }
 
     pub async fn delete(&self, path: &str) -> Response {

@@ -97,6 +97,16 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Runs `sql` (several statements) on the database at `url`, off the async runtime.
+pub fn batch_execute(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    off_runtime(move || {
+        connect(&url)?
+            .batch_execute(&sql)
+            .map_err(|e| with_causes(&e))
+    })
+}
+
 fn connect(url: &str) -> Result<Client, String> {
     let mut config: postgres::Config = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     config.connect_timeout(Duration::from_secs(5));
