@@ -50,8 +50,16 @@ enum Command {
     Push(commands::push::Args),
     /// Download a file or a folder tree.
     Pull(commands::pull::Args),
-    /// Remove a file or a folder (with everything in it).
+    /// Remove a file or a folder (with everything in it); it goes to the trash.
     Rm(commands::rm::Args),
+    /// List a file's versions, newest first.
+    Versions(commands::versions::Args),
+    /// Make an earlier version of a file its current content again.
+    // `--version N` is this command's own: no `--version` flag for the program here.
+    #[command(disable_version_flag = true)]
+    Restore(commands::restore::Args),
+    /// List, restore and purge deleted files and folders.
+    Trash(commands::trash::Args),
     /// Create, list and revoke share links.
     Share(commands::share::Args),
     /// Print a shell completion script.
@@ -93,6 +101,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Push(a) => commands::push::run(&ctx, a).await,
         Command::Pull(a) => commands::pull::run(&ctx, a).await,
         Command::Rm(a) => commands::rm::run(&ctx, a).await,
+        Command::Versions(a) => commands::versions::run(&ctx, a).await,
+        Command::Restore(a) => commands::restore::run(&ctx, a).await,
+        Command::Trash(a) => commands::trash::run(&ctx, a).await,
         Command::Share(a) => commands::share::run(&ctx, a).await,
         Command::Completions(a) => commands::completions::run(a),
         Command::Sync(a) => commands::sync::run(&ctx, a).await,

@@ -112,6 +112,15 @@ pub async fn resolve(api: &Api, path: &RemotePath) -> ApiResult<Remote> {
     })
 }
 
+/// The file at `path`; anything else is an error that names the path.
+pub async fn file_at(api: &Api, path: &RemotePath) -> anyhow::Result<FileEntry> {
+    match resolve(api, path).await.map_err(at(path))? {
+        Remote::File(f) => Ok(f),
+        Remote::Missing => bail!("{path}: no such file or folder"),
+        Remote::Root | Remote::Folder(_) => bail!("{path} is a folder, not a file"),
+    }
+}
+
 /// Makes the folder at `path` and any missing parents, like `mkdir -p`; an existing
 /// folder is fine. Returns its id (`None` for the root).
 pub async fn ensure_folder(api: &Api, path: &RemotePath) -> anyhow::Result<Option<String>> {

@@ -18,7 +18,7 @@ fn register_login_whoami_and_private_credentials() {
         .arg("whoami")
         .assert()
         .success()
-        .stdout("alice@example.com\n");
+        .stdout(whoami("alice@example.com"));
 
     let mode = std::fs::metadata(env.credentials_path())
         .expect("credentials exist")
@@ -31,7 +31,7 @@ fn register_login_whoami_and_private_credentials() {
         .arg("whoami")
         .assert()
         .success()
-        .stdout("alice@example.com\n");
+        .stdout(whoami("alice@example.com"));
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn a_rejected_access_token_is_refreshed_after_the_401() {
         .arg("whoami")
         .assert()
         .success()
-        .stdout("frank@example.com\n");
+        .stdout(whoami("frank@example.com"));
     assert_ne!(env.credentials()["access_token"], "not-a-jwt");
 }
 
@@ -175,5 +175,10 @@ fn credentials_for_another_server_are_not_sent() {
         .args(["--server", &env.server, "whoami"])
         .assert()
         .success()
-        .stdout("hal@example.com\n");
+        .stdout(whoami("hal@example.com"));
+}
+
+/// What `dbx whoami` prints for an account of the test server (no quota, nothing stored).
+fn whoami(email: &str) -> String {
+    format!("{email}\nusage: 0 B (no quota)\n")
 }

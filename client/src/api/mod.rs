@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 mod error;
 mod session;
+mod undo;
 
 use error::error_from;
 pub use error::{root_cause, ApiResult, ClientError};

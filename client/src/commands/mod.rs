@@ -10,10 +10,13 @@ pub mod mv;
 pub mod pull;
 pub mod push;
 pub mod register;
+pub mod restore;
 pub mod rm;
 pub mod share;
 pub mod status;
 pub mod sync;
+pub mod trash;
+pub mod versions;
 pub mod whoami;
 
 use std::io::Write;
@@ -118,4 +121,29 @@ pub fn out(line: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{line}")?;
     stdout.flush()
+}
+
+/// Prints `rows` under `header` in left-aligned columns, two spaces apart.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+    let header = header.map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out(cells.join("  ").trim_end())?;
+    }
+    Ok(())
+}
+
+/// A time as the tables show it.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }

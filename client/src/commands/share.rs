@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use dbx_shared::api::{CreateShareRequest, Share};
 use futures_util::{stream, StreamExt};
 
-use super::{out, Ctx};
+use super::{out, table, when, Ctx};
 use crate::api::{Api, ClientError};
 use crate::remote::{self, Remote, RemotePath};
 
@@ -155,30 +155,15 @@ async fn list(api: &Api, a: ListArgs) -> anyhow::Result<()> {
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let header = ["ID", "FILE", "EXPIRES", "DOWNLOADS", "STATUS"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for r in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out(cells.join("  ").trim_end())?;
-    }
-    Ok(())
+    Ok(table(
+        ["ID", "FILE", "EXPIRES", "DOWNLOADS", "STATUS"],
+        &rows,
+    )?)
 }
 
 fn row(s: &Share, file: String) -> [String; 5] {
     let now = Utc::now();
-    let expires = s
-        .expires_at
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "never".into());
+    let expires = s.expires_at.map(when).unwrap_or_else(|| "never".into());
     let downloads = match s.max_downloads {
         Some(max) => format!("{}/{max}", s.download_count),
         None => s.download_count.to_string(),
