@@ -22,6 +22,16 @@ unset DBX_BLOB_STORE
 scripts/pg-server.sh start
 eval "$(scripts/pg-server.sh env)"
 
+# Redis for the shared rate-limit test (server/tests/shared_limits.rs).
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    if ! command -v redis-server >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        apt-get install -y -qq redis-server >/dev/null
+    fi
+    if command -v redis-server >/dev/null 2>&1; then
+        redis-server --port 6379 --bind 127.0.0.1 --save '' --daemonize yes >/dev/null
+    fi
+fi
+
 cargo build --workspace --all-targets --quiet
 
 echo "== every test: SQLite + filesystem store (the embedded default), S3 contract on Garage"
@@ -36,7 +46,7 @@ for f in server/tests/*.rs; do
     name=$(basename "$f" .rs)
     case "$name" in
     blob_store | repository | migrations | crash | pg_processes | upgrade_sessions | outage) ;; # backend-specific on their own
-    process_hardening | connections) ;; # about the process or its sockets, not the backends
+    process_hardening | connections | shared_limits) ;; # about the process, its sockets or Redis, not the backends
     *) http_suites+=(--test "$name") ;;
     esac
 done

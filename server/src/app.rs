@@ -155,6 +155,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
 
+    let shared = match &args.redis_url {
+        Some(url) => Some(
+            crate::auth::throttle::SharedCounters::connect(url, &args.redis_key_prefix)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let db = Db::new(repo);
     let waker = crate::sync::pg_waker::for_database_url(&args.store.database_url()).await?;
@@ -165,6 +173,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
             args.access_ttl(),
             args.refresh_policy(),
             args.registration,
+            shared.as_ref(),
         ),
         files: Files::new(
             db.clone(),
@@ -173,7 +182,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
             args.max_upload_bytes,
             args.quota_bytes,
         ),
-        shares: Shares::new(db.clone(), public_url),
+        shares: Shares::new(db.clone(), public_url, shared.as_ref()),
         versions: Versions::new(db.clone(), waker.clone(), args.quota_bytes),
         trash: Trash::new(db.clone(), waker.clone(), args.quota_bytes),
         delta: Delta::new(db.clone(), waker, shutdown.clone()),

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations and exit.
     Migrate(StoreArgs),
     /// Purge expired versions and trash, remove orphan blobs and stale unfinished uploads, print counts.
@@ -165,6 +165,13 @@ pub struct ServeArgs {
     /// it, before the connection is closed.
     #[arg(long, env = "DBX_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout: u64,
+    /// Redis for rate-limit counters shared by every server process (redis://host:port)
+    /// [default: none: each process counts alone]
+    #[arg(long, env = "DBX_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys, for several deployments on one Redis.
+    #[arg(long, env = "DBX_REDIS_KEY_PREFIX", default_value = "dbx")]
+    pub redis_key_prefix: String,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "DBX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -230,6 +237,8 @@ impl std::fmt::Debug for ServeArgs {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_connections", &self.max_connections)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
             .field("gc_grace", &self.gc_grace)
             .field("retention", &self.retention)
             .field("quota_bytes", &self.quota_bytes)
@@ -249,7 +258,7 @@ impl ServeArgs {
             &data_dir.display().to_string(),
         ]);
         match cli.command {
-            Command::Serve(args) => args,
+            Command::Serve(args) => *args,
             _ => unreachable!("parsed a serve command"),
         }
     }

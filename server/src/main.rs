@@ -48,7 +48,7 @@ async fn open_db(store: &StoreArgs) -> anyhow::Result<Db> {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
-            let server = start(args).await?;
+            let server = start(*args).await?;
             println!("listening on http://{}", server.addr);
             let stop = server.shutdown_token();
             tokio::spawn(async move {

@@ -108,6 +108,7 @@ impl Auth {
         access_ttl: Duration,
         refresh: RefreshPolicy,
         registration: Registration,
+        shared: Option<&throttle::SharedCounters>,
     ) -> Self {
         Auth {
             db,
@@ -117,12 +118,12 @@ impl Auth {
             registration,
             // Ten guesses at once per account, then one every six seconds: a password
             // cannot be tried at line speed, and a mistyping person is rarely slowed.
-            by_account: Throttle::new(10, Duration::from_secs(6)),
-            by_addr: Throttle::new(30, Duration::from_secs(2)),
+            by_account: Throttle::new("login-account", 10, Duration::from_secs(6), shared),
+            by_addr: Throttle::new("login-addr", 30, Duration::from_secs(2), shared),
             hashing: HashQueue::per_cpu(),
             // A household or an office behind one address can sign up a handful of
             // people at once; a script cannot mint thousands of accounts.
-            registrations: Throttle::new(20, Duration::from_secs(60)),
+            registrations: Throttle::new("register", 20, Duration::from_secs(60), shared),
         }
     }
 
@@ -139,7 +140,7 @@ impl Auth {
             ));
         }
         let ip = addr.map_or(NO_ADDR, rate_key);
-        self.registrations.check(&ip).map_err(limited)?;
+        self.registrations.check(&ip).await.map_err(limited)?;
         self.add_user(email, password).await
     }
 
@@ -155,11 +156,12 @@ impl Auth {
     ) -> AppResult<TokenReply> {
         let email = email.trim().to_lowercase();
         let ip = addr.map_or(NO_ADDR, rate_key);
-        self.by_addr.check(&ip).map_err(limited)?;
+        self.by_addr.check(&ip).await.map_err(limited)?;
         // Keyed on the e-mail as typed, whether or not it exists, so the limit itself
         // reveals nothing about which accounts exist.
         self.by_account
             .check(&(email.clone(), ip))
+            .await
             .map_err(limited)?;
         let lookup = email.clone();
         let user = self.db.run(move |r| r.user_by_email(&lookup)).await?;

@@ -1,6 +1,9 @@
 //! Rate limits on guessing: login attempts per account and per client address, and share
-//! token lookups per client address (governor's keyed GCRA limiters).
+//! token lookups per client address. In one process: governor's keyed GCRA limiters. With
+//! `--redis-url`, the counters live in Redis, so every server process behind a load
+//! balancer draws on one budget (a fixed window per key, one full refill long).
 
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
@@ -9,29 +12,96 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
+/// Counters shared by every process that uses the same Redis and prefix.
+#[derive(Clone)]
+pub struct SharedCounters {
+    redis: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+/// Counts one attempt in the key's current window; returns the count and the window's
+/// milliseconds left.
+const COUNT_SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
+    if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+    return {n, redis.call('PTTL', KEYS[1])}";
+
+impl SharedCounters {
+    /// Connects to `redis://…`; fails at start-up with the reason when it cannot.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("bad Redis URL: {e}"))?;
+        let redis = tokio::time::timeout(Duration::from_secs(10), client.get_connection_manager())
+            .await
+            .map_err(|_| "no answer from Redis within 10 s".to_string())?
+            .map_err(|e| format!("cannot connect to Redis: {e}"))?;
+        Ok(SharedCounters {
+            redis,
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
 /// A keyed limiter whose refusal says how long to wait.
 pub struct Throttle<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
+    shared: Option<(SharedCounters, &'static str)>,
+    burst: u32,
+    window: Duration,
 }
 
-impl<K: Hash + Eq + Clone> Throttle<K> {
-    /// `burst` attempts at once, then one more every `period`.
-    pub fn new(burst: u32, period: Duration) -> Self {
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+impl<K: Hash + Eq + Clone + Debug> Throttle<K> {
+    /// `burst` attempts at once, then one more every `period`; counted in `shared` (under
+    /// `name`) when given.
+    pub fn new(
+        name: &'static str,
+        burst: u32,
+        period: Duration,
+        shared: Option<&SharedCounters>,
+    ) -> Self {
+        let burst = burst.max(1);
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
         Throttle {
             limiter: DefaultKeyedRateLimiter::keyed(quota),
+            shared: shared.map(|s| (s.clone(), name)),
+            burst,
+            window: period * burst,
         }
     }
 
-    /// Takes one attempt for `key`; `Err(seconds)` to wait when none is left.
-    pub fn check(&self, key: &K) -> Result<(), u64> {
+    /// Takes one attempt for `key`; `Err(seconds)` to wait when none is left. When Redis
+    /// fails, this process's own count decides (and the failure is logged).
+    pub async fn check(&self, key: &K) -> Result<(), u64> {
+        if let Some((shared, name)) = &self.shared {
+            match self.check_shared(shared, name, key).await {
+                Ok(verdict) => return verdict,
+                Err(e) => tracing::warn!(error = %e, "Redis rate limit failed; counting locally"),
+            }
+        }
         self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + 1
         })
+    }
+
+    async fn check_shared(
+        &self,
+        shared: &SharedCounters,
+        name: &str,
+        key: &K,
+    ) -> redis::RedisResult<Result<(), u64>> {
+        let redis_key = format!("{}:rl:{name}:{key:?}", shared.prefix);
+        let mut conn = shared.redis.clone();
+        let (count, ttl_ms): (u64, i64) = redis::Script::new(COUNT_SCRIPT)
+            .key(redis_key)
+            .arg(self.window.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        if count <= u64::from(self.burst) {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(ttl_ms.max(0) as u64 / 1000 + 1))
+        }
     }
 
     /// Forgets keys whose limits have fully refilled, so memory stays bounded.
@@ -80,14 +150,14 @@ mod tests {
         assert_eq!(rate_key(mapped), v4);
     }
 
-    #[test]
-    fn refuses_after_the_burst_with_a_wait() {
-        let t = Throttle::new(3, Duration::from_secs(60));
+    #[tokio::test]
+    async fn refuses_after_the_burst_with_a_wait() {
+        let t = Throttle::new("t", 3, Duration::from_secs(60), None);
         for _ in 0..3 {
-            assert!(t.check(&"a").is_ok());
+            assert!(t.check(&"a").await.is_ok());
         }
-        let wait = t.check(&"a").err();
+        let wait = t.check(&"a").await.err();
         assert!(matches!(wait, Some(s) if (1..=61).contains(&s)), "{wait:?}");
-        assert!(t.check(&"b").is_ok(), "keys are independent");
+        assert!(t.check(&"b").await.is_ok(), "keys are independent");
     }
 }

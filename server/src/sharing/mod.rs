@@ -35,12 +35,16 @@ pub fn counts_as_download(share: &ShareRow, range: Option<ByteRange>) -> bool {
 }
 
 impl Shares {
-    pub fn new(db: Db, public_url: String) -> Self {
+    pub fn new(
+        db: Db,
+        public_url: String,
+        shared: Option<&crate::auth::throttle::SharedCounters>,
+    ) -> Self {
         Shares {
             db,
             public_url: public_url.trim_end_matches('/').to_string(),
             // A burst covers a page of thumbnails; past it, ten lookups a second.
-            guesses: Throttle::new(100, Duration::from_millis(100)),
+            guesses: Throttle::new("share-token", 100, Duration::from_millis(100), shared),
         }
     }
 
@@ -99,6 +103,7 @@ impl Shares {
         if let Some(ip) = addr {
             self.guesses
                 .check(&crate::auth::throttle::rate_key(ip))
+                .await
                 .map_err(|s| AppError::RateLimited {
                     retry_after_secs: s,
                 })?;
