@@ -56,3 +56,6 @@ DBX_TEST_BLOBS=s3 cargo test -p dbx-server --quiet "${http_suites[@]}"
 
 echo "== HTTP suites: PostgreSQL + S3 (Garage)"
 DBX_TEST_DATABASE=postgres DBX_TEST_BLOBS=s3 cargo test -p dbx-server --quiet "${http_suites[@]}"
+
+echo "== WebDAV with stock clients (litmus, rclone) against a dbx-server process: SQLite + files"
+env -u DBX_DATABASE_URL -u DBX_BLOB_STORE scripts/webdav-test.sh

@@ -62,6 +62,8 @@ enum Command {
     Trash(commands::trash::Args),
     /// Create, list and revoke share links.
     Share(commands::share::Args),
+    /// Create, list and revoke app passwords for WebDAV and other Basic-auth clients.
+    AppPassword(commands::app_password::Args),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
     /// Two-way sync of a local folder with a remote one: one pass, or keep syncing.
@@ -105,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(a) => commands::restore::run(&ctx, a).await,
         Command::Trash(a) => commands::trash::run(&ctx, a).await,
         Command::Share(a) => commands::share::run(&ctx, a).await,
+        Command::AppPassword(a) => commands::app_password::run(&ctx, a).await,
         Command::Completions(a) => commands::completions::run(a),
         Command::Sync(a) => commands::sync::run(&ctx, a).await,
         Command::Status(a) => commands::status::run(&ctx, a).await,

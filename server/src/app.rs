@@ -16,6 +16,7 @@ use crate::files::Files;
 use crate::gc::GcPolicy;
 use crate::http::client_addr::TrustedProxies;
 use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
+use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
 use crate::sync::Delta;
@@ -32,6 +33,7 @@ pub struct App {
     pub proxies: TrustedProxies,
     pub versions: Versions,
     pub trash: Trash,
+    pub properties: Properties,
 }
 
 /// Opens the metadata repository named by the URL and applies pending migrations.
@@ -187,6 +189,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         trash: Trash::new(db.clone(), waker.clone(), args.quota_bytes),
         delta: Delta::new(db.clone(), waker, shutdown.clone()),
         proxies: TrustedProxies::new(args.trusted_proxies.clone()),
+        properties: Properties::new(db.clone()),
     });
     spawn_housekeeping(
         app.clone(),

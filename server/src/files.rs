@@ -208,10 +208,16 @@ impl Files {
 
     /// Streams `body` into a fresh blob and commits it as the file's new version.
     /// Returns the entry and whether the file is new.
-    pub async fn upload<S, B>(&self, user: &str, up: Upload, body: S) -> AppResult<(EntryRow, bool)>
+    pub async fn upload<S, B, E>(
+        &self,
+        user: &str,
+        up: Upload,
+        body: S,
+    ) -> AppResult<(EntryRow, bool)>
     where
-        S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+        S: Stream<Item = Result<B, E>> + Send + 'static,
         B: bytes::Buf + Send,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.precheck(user, &up).await?;
         let key = new_blob_key(user);
@@ -269,6 +275,23 @@ impl Files {
         }
     }
 
+    /// Makes a file at `target` with the content of the file `source_id`, sharing its
+    /// blob (nothing is copied in the blob store). Returns the entry and whether it is new.
+    pub async fn copy_file(
+        &self,
+        user: &str,
+        source_id: &str,
+        target: FileTarget,
+    ) -> AppResult<(EntryRow, bool)> {
+        let (u, src, quota) = (user.to_string(), source_id.to_string(), self.quota_bytes);
+        let out = self
+            .db
+            .run(move |r| r.copy_file(&u, &src, &target, quota, Utc::now()))
+            .await?;
+        self.waker.notify(user);
+        Ok((out.entry, out.created))
+    }
+
     /// Best effort: a blob nothing points to; gc removes it if this fails.
     async fn discard(&self, key: &str) {
         if let Err(e) = self.blobs.delete(key).await {
@@ -301,10 +324,11 @@ fn guess_mime(target: &FileTarget) -> String {
         .to_string()
 }
 
-fn counting_stream<S, B>(body: S, tally: Arc<Mutex<Tally>>, limit: u64) -> ByteStream
+fn counting_stream<S, B, E>(body: S, tally: Arc<Mutex<Tally>>, limit: u64) -> ByteStream
 where
-    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    S: Stream<Item = Result<B, E>> + Send + 'static,
     B: bytes::Buf + Send,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     Box::pin(body.map(move |piece| {
         let mut piece = piece.map_err(std::io::Error::other)?;

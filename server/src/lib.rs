@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dav;
 pub mod error;
 pub mod files;
 pub mod gc;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod metadata;
 pub mod paging;
 pub mod private_fs;
+pub mod properties;
 pub mod sharing;
 pub mod storage;
 pub mod sync;

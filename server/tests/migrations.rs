@@ -8,15 +8,29 @@ mod common;
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
-use dbx_server::metadata::{DeleteCheck, EntryKind, MoveTo, Repository};
+use dbx_server::metadata::{
+    AppPasswordRow, DeleteCheck, EntryKind, FileTarget, FileWrite, MoveTo, NewShare, Repository,
+};
 use dbx_shared::api::ChangeOp;
 use dbx_shared::names::parse_path;
 
 const SQLITE_0001: &str = include_str!("../../migrations/sqlite/0001_init.sql");
 const POSTGRES_0001: &str = include_str!("../../migrations/postgres/0001_init.sql");
+const SQLITE_0002: &str = include_str!("../../migrations/sqlite/0002_moves.sql");
+const POSTGRES_0002: &str = include_str!("../../migrations/postgres/0002_moves.sql");
+const SQLITE_0003: &str = include_str!("../../migrations/sqlite/0003_refresh_token_families.sql");
+const POSTGRES_0003: &str =
+    include_str!("../../migrations/postgres/0003_refresh_token_families.sql");
+const SQLITE_0004: &str = include_str!("../../migrations/sqlite/0004_database_identity.sql");
+const POSTGRES_0004: &str = include_str!("../../migrations/postgres/0004_database_identity.sql");
+const SQLITE_0005: &str = include_str!("../../migrations/sqlite/0005_undo.sql");
+const POSTGRES_0005: &str = include_str!("../../migrations/postgres/0005_undo.sql");
+
+type Repo = Arc<dyn Repository>;
 
 /// Times of the rows below, in milliseconds.
 const T0: i64 = 1_764_000_000_000;
@@ -153,11 +167,7 @@ fn check_upgraded(repo: &dyn Repository) {
     assert_eq!((share.download_count, share.max_downloads), (3, Some(10)));
     assert_eq!(target, Some(file.clone()));
     let t = chrono::Utc::now();
-    let policy = dbx_server::metadata::RefreshPolicy {
-        ttl: chrono::Duration::days(1),
-        session_lifetime: chrono::Duration::days(90),
-        reuse_grace: chrono::Duration::seconds(10),
-    };
+    let policy = policy();
     let rotation = repo
         .rotate_refresh_token("rt-hash", "rt-next", &policy, t)
         .expect("rotate");
@@ -267,4 +277,174 @@ fn postgres_upgrades_from_schema_1() {
     check_upgraded(repo.as_ref());
     drop(repo);
     drop(db);
+}
+
+// ---------------------------------------------------------------------------------------
+// From schema 5 (undo) to 6 (WebDAV)
+
+fn policy() -> dbx_server::metadata::RefreshPolicy {
+    dbx_server::metadata::RefreshPolicy {
+        ttl: chrono::Duration::days(1),
+        session_lifetime: chrono::Duration::days(90),
+        reuse_grace: chrono::Duration::seconds(10),
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("time")
+}
+
+/// What schema 5 stored, written by the repository itself (opening does not migrate):
+/// returns the user id.
+fn fill_schema_5(repo: &Repo) -> String {
+    let t = now();
+    let u = repo.create_user("ann@example.com", "phc", t).expect("user");
+    repo.add_refresh_token(&u.id, "refresh-hash", &policy(), t)
+        .expect("token");
+    let docs = repo.create_folder(&u.id, None, "Docs", t).expect("folder");
+    let write = |path: &str, blob: &str| FileWrite {
+        target: FileTarget::Path(parse_path(path).expect("path")),
+        blob_key: blob.to_string(),
+        size: 5,
+        mime_type: "text/plain".into(),
+        content_hash: format!("hash-{blob}"),
+        if_match: None,
+        quota_bytes: None,
+    };
+    let a = repo
+        .put_file(&u.id, &write("/Docs/a.txt", "b1"), t)
+        .expect("put");
+    repo.put_file(&u.id, &write("/Docs/a.txt", "b2"), t)
+        .expect("put v2");
+    let gone = repo
+        .put_file(&u.id, &write("/gone.txt", "b3"), t)
+        .expect("put");
+    repo.delete_entry(
+        &u.id,
+        &gone.entry.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        t,
+    )
+    .expect("delete");
+    let share = NewShare {
+        file_id: a.entry.id.clone(),
+        token_hash: "share-hash".into(),
+        expires_at: None,
+        max_downloads: Some(3),
+    };
+    repo.create_share(&u.id, &share, t).expect("share");
+    let to = MoveTo {
+        name: Some("Papers".into()),
+        ..MoveTo::default()
+    };
+    repo.move_entry(&u.id, &docs.id, &to, t).expect("move");
+    u.id
+}
+
+/// Everything `fill_schema_5` stored is still there, and the tables of 0006 work.
+fn check_schema_6(repo: &Repo, user_id: &str) {
+    let u = repo
+        .user_by_email("ann@example.com")
+        .expect("user")
+        .expect("kept");
+    assert_eq!((u.id.as_str(), u.password_hash.as_str()), (user_id, "phc"));
+    let a = repo
+        .entry_by_path(user_id, &parse_path("/papers/A.TXT").expect("path"))
+        .expect("lookup")
+        .expect("the file is kept");
+    let c = a.content.clone().expect("content");
+    assert_eq!((c.version, c.blob_key.as_str()), (2, "b2"));
+    assert_eq!(
+        repo.entry_by_path(user_id, &parse_path("/gone.txt").expect("path"))
+            .expect("lookup"),
+        None,
+        "a deleted file stays deleted"
+    );
+    let mut blobs = repo.referenced_blobs().expect("blobs");
+    blobs.sort();
+    // The first version of a.txt is kept as a version, the deleted file's in the trash.
+    assert_eq!(blobs, ["b1", "b2", "b3"]);
+    let shares = repo.list_shares(user_id).expect("shares");
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0].max_downloads, Some(3));
+    let changes = repo.changes_since(user_id, 0, 100).expect("changes");
+    let ops: Vec<ChangeOp> = changes.iter().map(|c| c.op).collect();
+    use ChangeOp::*;
+    assert_eq!(ops, [Create, Create, Update, Create, Delete, Move]);
+    assert_eq!(changes[5].from_path.as_deref(), Some("/Docs"));
+    assert_eq!(repo.latest_change(user_id).expect("seq"), 6);
+    let rotation = repo
+        .rotate_refresh_token("refresh-hash", "new-hash", &policy(), now())
+        .expect("rotate");
+    assert_eq!(
+        rotation.issued_to(),
+        Some(user_id),
+        "a session of the old schema still refreshes"
+    );
+    // New in 0006: app passwords and WebDAV properties.
+    let pw = AppPasswordRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user_id.to_string(),
+        name: "laptop".into(),
+        created_at: now(),
+    };
+    repo.add_app_password(&pw, "secret-hash")
+        .expect("app password");
+    let found = repo
+        .user_by_app_password("ann@example.com", "secret-hash")
+        .expect("lookup");
+    assert_eq!(found.map(|u| u.id).as_deref(), Some(user_id));
+    assert!(repo.dav_props(user_id, &a.id).expect("props").is_empty());
+}
+
+#[test]
+fn sqlite_upgrades_from_schema_5() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dbx.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).expect("create");
+        c.execute_batch(SQLITE_0001).expect("migration 1");
+        c.execute_batch(SQLITE_0002).expect("migration 2");
+        c.execute_batch(SQLITE_0003).expect("migration 3");
+        c.execute_batch(SQLITE_0004).expect("migration 4");
+        c.execute_batch(SQLITE_0005).expect("migration 5");
+        c.execute_batch("PRAGMA user_version = 5").expect("version");
+    }
+    // Opening does not migrate: this is the old release's database, filled by it.
+    let repo: Repo = Arc::new(SqliteRepo::open(&path).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_6(&repo, &user_id);
+    drop(repo);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert!(version >= 6, "version {version}");
+}
+
+#[test]
+fn postgres_upgrades_from_schema_5() {
+    let Some(db) = TestDatabase::or_skip("postgres_upgrades_from_schema_5") else {
+        return;
+    };
+    {
+        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
+        c.batch_execute(POSTGRES_0001).expect("migration 1");
+        c.batch_execute(POSTGRES_0002).expect("migration 2");
+        c.batch_execute(POSTGRES_0003).expect("migration 3");
+        c.batch_execute(POSTGRES_0004).expect("migration 4");
+        c.batch_execute(POSTGRES_0005).expect("migration 5");
+        c.batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);",
+        )
+        .expect("version");
+    }
+    let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_6(&repo, &user_id);
+    drop(repo);
 }

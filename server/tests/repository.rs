@@ -23,8 +23,9 @@ use common::pg::TestDatabase;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
-    ChangeRow, DeleteCheck, EntryKind, EntryRow, Expired, FileTarget, FileWrite, IfMatch, NewShare,
-    RefreshPolicy, RepoError, Repository, RestoreTo, Rotation, UserRow, VersionTag,
+    AppPasswordRow, ChangeRow, DavPropRow, DeleteCheck, EntryKind, EntryRow, Expired, FileTarget,
+    FileWrite, IfMatch, NewShare, RefreshPolicy, RepoError, Repository, RestoreTo, Rotation,
+    UserRow, VersionTag, ROOT_PROPS_ID,
 };
 use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
 use dbx_server::sync::ChangeWaker;
@@ -96,6 +97,9 @@ contract!(
     trash_purge,
     expire_by_retention,
     quota_at_commit,
+    app_passwords,
+    copy_file_shares_the_blob,
+    dav_properties,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -900,6 +904,161 @@ fn referenced_blobs(repo: &Repo) {
     keys.sort();
     // The replaced content is kept as a version; a deleted file's content is in the trash.
     assert_eq!(keys, vec!["blob-a1", "blob-a2", "blob-b"]);
+}
+
+fn app_password(user: &UserRow, name: &str) -> AppPasswordRow {
+    AppPasswordRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user.id.clone(),
+        name: name.to_string(),
+        created_at: now(),
+    }
+}
+
+fn app_passwords(repo: &Repo) {
+    let (a, b) = (user(repo), user(repo));
+    let laptop = app_password(&a, "Laptop");
+    repo.add_app_password(&laptop, "hash-1").expect("add");
+    repo.add_app_password(&app_password(&a, "phone"), "hash-2")
+        .expect("add");
+    // Names are unique per user, case-insensitively; another user may reuse one.
+    assert!(matches!(
+        repo.add_app_password(&app_password(&a, "LAPTOP"), "hash-3"),
+        Err(RepoError::Conflict(_))
+    ));
+    repo.add_app_password(&app_password(&b, "laptop"), "hash-4")
+        .expect("another user's");
+    let listed = repo.list_app_passwords(&a.id).expect("list");
+    assert_eq!(
+        listed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["Laptop", "phone"]
+    );
+    assert_eq!(listed[0], laptop);
+
+    let found = repo.user_by_app_password(&a.email, "hash-1").expect("find");
+    assert_eq!(found.map(|u| u.id), Some(a.id.clone()));
+    // The hash must belong to that e-mail's account.
+    assert_eq!(
+        repo.user_by_app_password(&b.email, "hash-1").expect("find"),
+        None
+    );
+    assert_eq!(
+        repo.user_by_app_password(&a.email, "nope").expect("find"),
+        None
+    );
+
+    // Another user's id is not found, and nothing is revoked.
+    assert!(matches!(
+        repo.revoke_app_password(&b.id, &laptop.id),
+        Err(RepoError::NotFound(_))
+    ));
+    repo.revoke_app_password(&a.id, &laptop.id).expect("revoke");
+    assert_eq!(
+        repo.user_by_app_password(&a.email, "hash-1").expect("find"),
+        None
+    );
+    assert!(matches!(
+        repo.revoke_app_password(&a.id, &laptop.id),
+        Err(RepoError::NotFound(_))
+    ));
+    assert_eq!(repo.list_app_passwords(&a.id).expect("list").len(), 1);
+}
+
+fn copy_file_shares_the_blob(repo: &Repo) {
+    let (u, other) = (user(repo), user(repo));
+    let src = put(repo, &u.id, "/docs/a.txt", "blob-a");
+    let dir = mkdir(repo, &u.id, None, "copies");
+    let target = FileTarget::InFolder {
+        parent_id: Some(dir.id.clone()),
+        name: "b.txt".into(),
+    };
+    let out = repo
+        .copy_file(&u.id, &src.id, &target, None, now())
+        .expect("copy");
+    assert!(out.created);
+    assert_ne!(out.entry.id, src.id);
+    assert_eq!(out.entry.path, "/copies/b.txt");
+    let (c, s) = (
+        out.entry.content.clone().unwrap(),
+        src.content.clone().unwrap(),
+    );
+    assert_eq!(
+        (c.blob_key, c.content_hash, c.size),
+        (s.blob_key, s.content_hash, s.size)
+    );
+    assert_eq!(c.version, 1);
+    // Over an existing file: a new version of it.
+    let again = repo
+        .copy_file(&u.id, &src.id, &target, None, now())
+        .expect("copy again");
+    assert!(!again.created);
+    assert_eq!(version(&again.entry), 2);
+    // The copy is in the change log like any upload.
+    let last = all_changes(repo, &u.id).pop().expect("a change");
+    assert_eq!(
+        (last.op, last.entry.id()),
+        (ChangeOp::Update, out.entry.id.as_str())
+    );
+    // Deleting the source leaves the copy's blob referenced.
+    repo.delete_entry(
+        &u.id,
+        &src.id,
+        EntryKind::File,
+        &DeleteCheck::default(),
+        now(),
+    )
+    .expect("delete");
+    assert!(repo
+        .referenced_blobs()
+        .expect("blobs")
+        .contains(&"blob-a".to_string()));
+    // A deleted source, or another user's file, is not found.
+    assert!(matches!(
+        repo.copy_file(&u.id, &src.id, &target, None, now()),
+        Err(RepoError::NotFound(_))
+    ));
+    let theirs = put(repo, &other.id, "/x", "blob-x");
+    assert!(matches!(
+        repo.copy_file(&u.id, &theirs.id, &target, None, now()),
+        Err(RepoError::NotFound(_))
+    ));
+}
+
+fn dav_properties(repo: &Repo) {
+    let (u, other) = (user(repo), user(repo));
+    let prop = |ns: &str, name: &str, value: &str| DavPropRow {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        prefix: Some("z".into()),
+        xml: format!("<z:{name} xmlns:z=\"{ns}\">{value}</z:{name}>").into_bytes(),
+    };
+    let f = put(repo, &u.id, "/f", "blob-f");
+    repo.patch_dav_props(
+        &u.id,
+        &f.id,
+        &[prop("urn:x", "a", "1"), prop("urn:x", "b", "2")],
+        &[],
+    )
+    .expect("set");
+    repo.patch_dav_props(
+        &u.id,
+        &f.id,
+        &[prop("urn:x", "a", "one")],
+        &[("urn:x".into(), "b".into())],
+    )
+    .expect("replace and remove");
+    assert_eq!(
+        repo.dav_props(&u.id, &f.id).expect("get"),
+        vec![prop("urn:x", "a", "one")]
+    );
+    // Per user: the same entry key under another user holds nothing.
+    assert!(repo.dav_props(&other.id, &f.id).expect("get").is_empty());
+    repo.patch_dav_props(&u.id, ROOT_PROPS_ID, &[prop("", "r", "root")], &[])
+        .expect("root");
+    assert_eq!(repo.dav_props(&u.id, ROOT_PROPS_ID).expect("get").len(), 1);
+    // A new version keeps the entry, and so its properties.
+    put(repo, &u.id, "/f", "blob-f2");
+    assert_eq!(repo.dav_props(&u.id, &f.id).expect("get").len(), 1);
 }
 
 /// DESIGN.md invariant 3 under load: 16 writers of one user, racing to create the same

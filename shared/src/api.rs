@@ -228,6 +228,28 @@ pub struct TrashList {
 /// root); `name` absent keeps the name.
 pub type RestoreTrashRequest = MoveRequest;
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateAppPasswordRequest {
+    pub name: String,
+}
+
+/// An app password, for WebDAV and other HTTP Basic clients. `password` is present only
+/// in the reply that created it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPassword {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppPasswordList {
+    pub app_passwords: Vec<AppPassword>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeOp {

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use dbx_shared::api::{
-    CreateFolderRequest, CreateShareRequest, Entry, FileEntry, FolderEntry, ListReply, MoveRequest,
-    Share, ShareList, API_BASE,
+    AppPassword, AppPasswordList, CreateAppPasswordRequest, CreateFolderRequest,
+    CreateShareRequest, Entry, FileEntry, FolderEntry, ListReply, MoveRequest, Share, ShareList,
+    API_BASE,
 };
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
@@ -175,6 +176,25 @@ impl Api {
 
     pub async fn revoke_share(&self, id: &str) -> ApiResult<()> {
         let url = self.url(&format!("/shares/{id}"));
+        self.send(|| Ok(self.http.delete(&url))).await?;
+        Ok(())
+    }
+
+    // ---- app passwords --------------------------------------------------------------
+
+    pub async fn create_app_password(
+        &self,
+        req: &CreateAppPasswordRequest,
+    ) -> ApiResult<AppPassword> {
+        self.post_json("/app-passwords", req).await
+    }
+
+    pub async fn list_app_passwords(&self) -> ApiResult<AppPasswordList> {
+        self.get_json("/app-passwords", &[]).await
+    }
+
+    pub async fn revoke_app_password(&self, id: &str) -> ApiResult<()> {
+        let url = self.url(&format!("/app-passwords/{id}"));
         self.send(|| Ok(self.http.delete(&url))).await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `clap::Args` struct and a `run` function; and
 //! what they share: the global options and the context built from them.
 
+pub mod app_password;
 pub mod completions;
 pub mod login;
 pub mod logout;

@@ -1,6 +1,7 @@
 //! Accounts and sessions: register, login, refresh-token rotation, logout, and checking
 //! the bearer token of every other call.
 
+pub mod app_passwords;
 pub mod password;
 pub mod throttle;
 pub mod tokens;

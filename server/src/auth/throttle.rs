@@ -2,12 +2,18 @@
 //! token lookups per client address. In one process: governor's keyed GCRA limiters. With
 //! `--redis-url`, the counters live in Redis, so every server process behind a load
 //! balancer draws on one budget (a fixed window per key, one full refill long).
+//!
+//! Basic-auth clients send their password on every request, so for them only failures
+//! count: `fail` takes an attempt, and once none is left the key is `refused` (by this
+//! process) until the limiter would take another.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -46,6 +52,8 @@ pub struct Throttle<K: Hash + Eq + Clone> {
     shared: Option<(SharedCounters, &'static str)>,
     burst: u32,
     window: Duration,
+    /// Keys whose failures used up their attempts, and until when they are refused.
+    blocked: Mutex<HashMap<K, Instant>>,
 }
 
 impl<K: Hash + Eq + Clone + Debug> Throttle<K> {
@@ -66,6 +74,7 @@ impl<K: Hash + Eq + Clone + Debug> Throttle<K> {
             shared: shared.map(|s| (s.clone(), name)),
             burst,
             window: period * burst,
+            blocked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -104,9 +113,33 @@ impl<K: Hash + Eq + Clone + Debug> Throttle<K> {
         }
     }
 
+    /// Counts a failed attempt; when it was one too many, `key` is refused until the
+    /// limiter would take another.
+    pub async fn fail(&self, key: &K) {
+        if let Err(wait) = self.check(key).await {
+            let until = Instant::now() + Duration::from_secs(wait);
+            self.blocked_map().insert(key.clone(), until);
+        }
+    }
+
+    /// `Err(seconds)` while failures keep `key` refused; takes no attempt.
+    pub fn refused(&self, key: &K) -> Result<(), u64> {
+        let now = Instant::now();
+        match self.blocked_map().get(key) {
+            Some(until) if *until > now => Err((*until - now).as_secs() + 1),
+            _ => Ok(()),
+        }
+    }
+
     /// Forgets keys whose limits have fully refilled, so memory stays bounded.
     pub fn shrink(&self) {
         self.limiter.retain_recent();
+        let now = Instant::now();
+        self.blocked_map().retain(|_, until| *until > now);
+    }
+
+    fn blocked_map(&self) -> std::sync::MutexGuard<'_, HashMap<K, Instant>> {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -159,5 +192,20 @@ mod tests {
         let wait = t.check(&"a").await.err();
         assert!(matches!(wait, Some(s) if (1..=61).contains(&s)), "{wait:?}");
         assert!(t.check(&"b").await.is_ok(), "keys are independent");
+    }
+
+    #[tokio::test]
+    async fn only_failures_count_towards_refusal() {
+        let t = Throttle::new("t", 2, Duration::from_secs(60), None);
+        for _ in 0..100 {
+            assert!(t.refused(&"a").is_ok(), "successes take no attempt");
+        }
+        t.fail(&"a").await;
+        t.fail(&"a").await;
+        assert!(t.refused(&"a").is_ok(), "the burst is not used up yet");
+        t.fail(&"a").await;
+        let wait = t.refused(&"a").err();
+        assert!(matches!(wait, Some(s) if (1..=61).contains(&s)), "{wait:?}");
+        assert!(t.refused(&"b").is_ok(), "keys are independent");
     }
 }

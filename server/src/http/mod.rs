@@ -1,9 +1,11 @@
 //! The HTTP API of API.md on warp: one module per area, shared filters here, and one
 //! recovery function that gives every rejection the JSON error shape.
 
+mod app_passwords;
 mod auth;
 pub mod client_addr;
 mod content;
+mod dav;
 mod delta;
 mod files;
 mod folders;
@@ -153,6 +155,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             .or(versions::routes(app.clone()))
             .unify()
             .or(trash::routes(app.clone()))
+            .unify()
+            .or(app_passwords::routes(app.clone()))
             .unify(),
     );
     let log = warp::log::custom(|info| {
@@ -164,7 +168,10 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             "request"
         );
     });
-    health
+    let webdav = dav::routes(app.clone());
+    webdav
+        .or(health)
+        .unify()
         .or(api)
         .unify()
         .or(shares::public_routes(app))

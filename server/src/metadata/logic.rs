@@ -288,6 +288,37 @@ pub(crate) fn put_file(
     }
 }
 
+/// A new file (or version) at `target` pointing to the source file's blob. Blobs are
+/// written once and never overwritten, and gc keeps a blob while any row points to it, so
+/// sharing one is safe; reading the source in the same transaction keeps a blob that was
+/// just replaced (and is about to be collected) from being picked up.
+pub(crate) fn copy_file(
+    s: &mut impl Store,
+    user_id: &str,
+    source_id: &str,
+    target: &FileTarget,
+    quota_bytes: Option<u64>,
+    now: DateTime<Utc>,
+) -> RepoResult<PutOutcome> {
+    let source = match s.live_entry(user_id, source_id)? {
+        Some(e) if e.kind == EntryKind::File => e,
+        _ => return Err(RepoError::NotFound("file")),
+    };
+    let c = source
+        .content
+        .ok_or_else(|| RepoError::Backend("file without content".into()))?;
+    let write = FileWrite {
+        target: target.clone(),
+        blob_key: c.blob_key,
+        size: c.size,
+        mime_type: c.mime_type,
+        content_hash: c.content_hash,
+        if_match: None,
+        quota_bytes,
+    };
+    put_file(s, user_id, &write, now)
+}
+
 pub(crate) fn delete_entry(
     s: &mut impl Store,
     user_id: &str,

@@ -88,6 +88,17 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> RepoResult<bool>;
 
+    // App passwords (WebDAV and other Basic-auth clients).
+    /// Stores a new app password; `Conflict` when the user already has one of that name
+    /// (case-insensitively).
+    fn add_app_password(&self, row: &AppPasswordRow, secret_hash: &str) -> RepoResult<()>;
+    /// The user's app passwords, oldest first.
+    fn list_app_passwords(&self, user_id: &str) -> RepoResult<Vec<AppPasswordRow>>;
+    /// Deletes one of this user's app passwords; `NotFound` when there is none.
+    fn revoke_app_password(&self, user_id: &str, id: &str) -> RepoResult<()>;
+    /// The user with this e-mail who holds an app password with this hash.
+    fn user_by_app_password(&self, email: &str, secret_hash: &str) -> RepoResult<Option<UserRow>>;
+
     // Entries.
     /// A live entry of this user by id.
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>>;
@@ -116,6 +127,18 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         user_id: &str,
         write: &FileWrite,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome>;
+    /// Makes a file at `target` with the content of the live file `source_id`: the same
+    /// blob, hash, size and type, so nothing is copied in the blob store. Creates or
+    /// replaces like `put_file` (and within `quota_bytes` like it), in one transaction
+    /// that reads the source.
+    fn copy_file(
+        &self,
+        user_id: &str,
+        source_id: &str,
+        target: &FileTarget,
+        quota_bytes: Option<u64>,
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome>;
     /// Soft-deletes a live entry of the given kind and, for a folder, all below it, if
@@ -215,6 +238,17 @@ pub trait Repository: Send + Sync + 'static {
     /// Counts one download if the link still allows one, atomically; false when it is
     /// out of downloads.
     fn count_share_download(&self, share_id: &str) -> RepoResult<bool>;
+
+    // WebDAV dead properties, by entry id (`ROOT_PROPS_ID` for the root).
+    fn dav_props(&self, user_id: &str, entry_id: &str) -> RepoResult<Vec<DavPropRow>>;
+    /// Sets (insert or replace) and removes properties, in one transaction.
+    fn patch_dav_props(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        set: &[DavPropRow],
+        remove: &[(String, String)],
+    ) -> RepoResult<()>;
 
     // Change log.
     /// The random id this database got when it was made (delta cursors carry it).

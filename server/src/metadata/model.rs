@@ -309,6 +309,29 @@ impl ShareRow {
     }
 }
 
+/// An app password as stored (its secret is kept only as a hash, elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPasswordRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A WebDAV dead property of an entry, as a client set it with PROPPATCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavPropRow {
+    /// The XML namespace, empty for none.
+    pub namespace: String,
+    pub name: String,
+    pub prefix: Option<String>,
+    /// The whole property element, as raw XML.
+    pub xml: Vec<u8>,
+}
+
+/// The key under which the root folder's properties are kept (the root has no row).
+pub const ROOT_PROPS_ID: &str = "root";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRow {
     /// Gap-free position in the user's log, from 1.

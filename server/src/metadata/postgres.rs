@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_refresh_token_families.sql"),
     include_str!("../../../migrations/postgres/0004_database_identity.sql"),
     include_str!("../../../migrations/postgres/0005_undo.sql"),
+    include_str!("../../../migrations/postgres/0006_webdav.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -931,6 +932,78 @@ impl Repository for PgRepo {
         self.write(|tx| sessions::end(&mut Pg(tx), user_id, token_hash, now))
     }
 
+    fn add_app_password(&self, row: &AppPasswordRow, secret_hash: &str) -> RepoResult<()> {
+        self.conn()?
+            .execute(
+                "INSERT INTO app_passwords (id, user_id, name, name_key, secret_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &row.id,
+                    &row.user_id,
+                    &row.name,
+                    &name_key(&row.name),
+                    &secret_hash,
+                    &to_millis(row.created_at),
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    RepoError::Conflict(format!(
+                        "you already have an app password named '{}'",
+                        row.name
+                    ))
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn list_app_passwords(&self, user_id: &str) -> RepoResult<Vec<AppPasswordRow>> {
+        let found = self
+            .conn()?
+            .query(
+                "SELECT id, user_id, name, created_at FROM app_passwords WHERE user_id = $1 \
+                 ORDER BY created_at, id COLLATE \"C\"",
+                &[&user_id],
+            )
+            .map_err(backend)?;
+        rows(found, |r| {
+            Ok(AppPasswordRow {
+                id: r.try_get(0)?,
+                user_id: r.try_get(1)?,
+                name: r.try_get(2)?,
+                created_at: from_millis(r.try_get(3)?),
+            })
+        })
+    }
+
+    fn revoke_app_password(&self, user_id: &str, id: &str) -> RepoResult<()> {
+        let n = self
+            .conn()?
+            .execute(
+                "DELETE FROM app_passwords WHERE user_id = $1 AND id = $2",
+                &[&user_id, &id],
+            )
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(RepoError::NotFound("app password"));
+        }
+        Ok(())
+    }
+
+    fn user_by_app_password(&self, email: &str, secret_hash: &str) -> RepoResult<Option<UserRow>> {
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT u.id, u.email, u.password_hash, u.created_at FROM app_passwords a \
+                 JOIN users u ON u.id = a.user_id WHERE a.secret_hash = $1 AND u.email = $2",
+                &[&secret_hash, &email],
+            )
+            .map_err(backend)?;
+        one(row, user_from_row)
+    }
+
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
         Pg(&mut *self.conn()?).live_entry(user_id, entry_id)
     }
@@ -1022,6 +1095,19 @@ impl Repository for PgRepo {
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
             logic::move_entry(&mut Pg(tx), user_id, entry_id, to, now)
+        })
+    }
+
+    fn copy_file(
+        &self,
+        user_id: &str,
+        source_id: &str,
+        target: &FileTarget,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome> {
+        self.write_as(user_id, |tx| {
+            logic::copy_file(&mut Pg(tx), user_id, source_id, target, quota_bytes, now)
         })
     }
 
@@ -1236,6 +1322,63 @@ impl Repository for PgRepo {
             .query_one("SELECT id FROM database_identity", &[])
             .and_then(|r| r.try_get(0))
             .map_err(backend)
+    }
+
+    fn dav_props(&self, user_id: &str, entry_id: &str) -> RepoResult<Vec<DavPropRow>> {
+        let found = self
+            .conn()?
+            .query(
+                "SELECT namespace, name, prefix, xml FROM dav_properties \
+                 WHERE user_id = $1 AND entry_id = $2 \
+                 ORDER BY namespace COLLATE \"C\", name COLLATE \"C\"",
+                &[&user_id, &entry_id],
+            )
+            .map_err(backend)?;
+        rows(found, |r| {
+            Ok(DavPropRow {
+                namespace: r.try_get(0)?,
+                name: r.try_get(1)?,
+                prefix: r.try_get(2)?,
+                xml: r.try_get(3)?,
+            })
+        })
+    }
+
+    fn patch_dav_props(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        set: &[DavPropRow],
+        remove: &[(String, String)],
+    ) -> RepoResult<()> {
+        self.write(|tx| {
+            for p in set {
+                tx.execute(
+                    "INSERT INTO dav_properties (user_id, entry_id, namespace, name, prefix, xml) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (user_id, entry_id, namespace, name) \
+                     DO UPDATE SET prefix = EXCLUDED.prefix, xml = EXCLUDED.xml",
+                    &[
+                        &user_id,
+                        &entry_id,
+                        &p.namespace,
+                        &p.name,
+                        &p.prefix,
+                        &p.xml,
+                    ],
+                )
+                .map_err(backend)?;
+            }
+            for (namespace, name) in remove {
+                tx.execute(
+                    "DELETE FROM dav_properties WHERE user_id = $1 AND entry_id = $2 \
+                     AND namespace = $3 AND name = $4",
+                    &[&user_id, &entry_id, namespace, name],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {

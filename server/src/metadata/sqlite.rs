@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_refresh_token_families.sql"),
     include_str!("../../../migrations/sqlite/0004_database_identity.sql"),
     include_str!("../../../migrations/sqlite/0005_undo.sql"),
+    include_str!("../../../migrations/sqlite/0006_webdav.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -771,6 +772,81 @@ impl Repository for SqliteRepo {
         self.write(|c| sessions::end(&mut Sqlite(c), user_id, token_hash, now))
     }
 
+    fn add_app_password(&self, row: &AppPasswordRow, secret_hash: &str) -> RepoResult<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO app_passwords (id, user_id, name, name_key, secret_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.id,
+                    row.user_id,
+                    row.name,
+                    name_key(&row.name),
+                    secret_hash,
+                    to_millis(row.created_at)
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    RepoError::Conflict(format!(
+                        "you already have an app password named '{}'",
+                        row.name
+                    ))
+                } else {
+                    backend(e)
+                }
+            })
+        })?;
+        Ok(())
+    }
+
+    fn list_app_passwords(&self, user_id: &str) -> RepoResult<Vec<AppPasswordRow>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, user_id, name, created_at FROM app_passwords WHERE user_id = ?1 \
+                 ORDER BY created_at, id",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id], |r| {
+                Ok(AppPasswordRow {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    name: r.get(2)?,
+                    created_at: from_millis(r.get(3)?),
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn revoke_app_password(&self, user_id: &str, id: &str) -> RepoResult<()> {
+        let n = self.write(|c| {
+            c.execute(
+                "DELETE FROM app_passwords WHERE user_id = ?1 AND id = ?2",
+                params![user_id, id],
+            )
+            .map_err(backend)
+        })?;
+        if n == 0 {
+            return Err(RepoError::NotFound("app password"));
+        }
+        Ok(())
+    }
+
+    fn user_by_app_password(&self, email: &str, secret_hash: &str) -> RepoResult<Option<UserRow>> {
+        self.conn()?
+            .query_row(
+                "SELECT u.id, u.email, u.password_hash, u.created_at FROM app_passwords a \
+                 JOIN users u ON u.id = a.user_id WHERE a.secret_hash = ?1 AND u.email = ?2",
+                params![secret_hash, email],
+                user_from_row,
+            )
+            .optional()
+            .map_err(backend)
+    }
+
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
         Sqlite(&*self.conn()?).live_entry(user_id, entry_id)
     }
@@ -846,6 +922,19 @@ impl Repository for SqliteRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write(|c| logic::move_entry(&mut Sqlite(c), user_id, entry_id, to, now))
+    }
+
+    fn copy_file(
+        &self,
+        user_id: &str,
+        source_id: &str,
+        target: &FileTarget,
+        quota_bytes: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> RepoResult<PutOutcome> {
+        self.write(|c| {
+            logic::copy_file(&mut Sqlite(c), user_id, source_id, target, quota_bytes, now)
+        })
     }
 
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
@@ -1053,6 +1142,56 @@ impl Repository for SqliteRepo {
         self.conn()?
             .query_row("SELECT id FROM database_identity", [], |r| r.get(0))
             .map_err(backend)
+    }
+
+    fn dav_props(&self, user_id: &str, entry_id: &str) -> RepoResult<Vec<DavPropRow>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT namespace, name, prefix, xml FROM dav_properties \
+                 WHERE user_id = ?1 AND entry_id = ?2 ORDER BY namespace, name",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id, entry_id], |r| {
+                Ok(DavPropRow {
+                    namespace: r.get(0)?,
+                    name: r.get(1)?,
+                    prefix: r.get(2)?,
+                    xml: r.get(3)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)
+    }
+
+    fn patch_dav_props(
+        &self,
+        user_id: &str,
+        entry_id: &str,
+        set: &[DavPropRow],
+        remove: &[(String, String)],
+    ) -> RepoResult<()> {
+        self.write(|c| {
+            for p in set {
+                c.execute(
+                    "INSERT OR REPLACE INTO dav_properties \
+                     (user_id, entry_id, namespace, name, prefix, xml) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![user_id, entry_id, p.namespace, p.name, p.prefix, p.xml],
+                )
+                .map_err(backend)?;
+            }
+            for (namespace, name) in remove {
+                c.execute(
+                    "DELETE FROM dav_properties WHERE user_id = ?1 AND entry_id = ?2 \
+                     AND namespace = ?3 AND name = ?4",
+                    params![user_id, entry_id, namespace, name],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {

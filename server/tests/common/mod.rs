@@ -245,6 +245,83 @@ impl User {
     }
 }
 
+impl User {
+    /// Makes an app password named `name`; returns its secret.
+    pub async fn app_password(&self, name: &str) -> String {
+        let r = self
+            .post("/api/v1/app-passwords", json!({ "name": name }))
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "app password {name}");
+        let body: Value = r.json().await.expect("app password json");
+        body["password"].as_str().expect("password").to_string()
+    }
+
+    /// A WebDAV client for this user, with a new app password.
+    pub async fn dav(&self) -> Dav {
+        let password = self
+            .app_password(&format!("dav {}", uuid::Uuid::new_v4().simple()))
+            .await;
+        Dav {
+            base: self.base.clone(),
+            email: self.email.clone(),
+            password,
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// Speaks WebDAV at `/dav` with HTTP Basic (e-mail and app password).
+#[derive(Clone)]
+pub struct Dav {
+    pub base: String,
+    pub email: String,
+    pub password: String,
+    pub client: Client,
+}
+
+impl Dav {
+    /// A request for `path` below `/dav` (e.g. `/a.txt`), with any method name.
+    pub fn req(&self, method: &str, path: &str) -> RequestBuilder {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        self.client
+            .request(method, self.url(path))
+            .basic_auth(&self.email, Some(&self.password))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/dav{}", self.base, path)
+    }
+
+    pub async fn send(&self, method: &str, path: &str) -> Response {
+        self.req(method, path).send().await.expect(method)
+    }
+
+    pub async fn put(&self, path: &str, data: impl Into<reqwest::Body>) -> Response {
+        self.req("PUT", path).body(data).send().await.expect("PUT")
+    }
+
+    /// COPY or MOVE `from` to `to` (both below `/dav`).
+    pub async fn transfer(&self, method: &str, from: &str, to: &str) -> Response {
+        self.req(method, from)
+            .header("Destination", self.url(to))
+            .send()
+            .await
+            .expect(method)
+    }
+
+    /// PROPFIND with a Depth; returns the status and the multistatus XML.
+    pub async fn propfind(&self, path: &str, depth: &str) -> (u16, String) {
+        let r = self
+            .req("PROPFIND", path)
+            .header("Depth", depth)
+            .send()
+            .await
+            .expect("PROPFIND");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("body"))
+    }
+}
+
 /// Asserts the status and API.md's error shape, and returns the code.
 pub async fn expect_error(r: Response, status: u16, code: &str) {
     assert_eq!(r.status().as_u16(), status, "status");
