@@ -25,7 +25,8 @@ eval "$(scripts/pg-server.sh env)"
 # Redis for the shared rate-limit test (server/tests/shared_limits.rs).
 if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
     if ! command -v redis-server >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
-        apt-get install -y -qq redis-server >/dev/null
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
     fi
     if command -v redis-server >/dev/null 2>&1; then
         redis-server --port 6379 --bind 127.0.0.1 --save '' --daemonize yes >/dev/null
