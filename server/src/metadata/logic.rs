@@ -109,6 +109,11 @@ pub(crate) trait Store {
 /// A folder new children go into: its id (`None` for the root) and path.
 pub(crate) type Parent = (Option<String>, String);
 
+/// The refusal of a second app password with the same name (both dialects' unique index).
+pub(crate) fn app_password_name_taken(name: &str) -> RepoError {
+    RepoError::Conflict(format!("you already have an app password named '{name}'"))
+}
+
 /// A live entry by path names; the root (no names) has no row.
 pub(crate) fn entry_by_path(
     s: &mut impl Store,

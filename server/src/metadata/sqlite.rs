@@ -788,10 +788,7 @@ impl Repository for SqliteRepo {
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    RepoError::Conflict(format!(
-                        "you already have an app password named '{}'",
-                        row.name
-                    ))
+                    logic::app_password_name_taken(&row.name)
                 } else {
                     backend(e)
                 }
