@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
+use crate::changes::Delta;
 use crate::config::{ServeArgs, StoreArgs};
 use crate::files::Files;
 use crate::gc::GcPolicy;
@@ -19,7 +20,6 @@ use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
-use crate::sync::Delta;
 use crate::trash::Trash;
 use crate::versions::Versions;
 
@@ -167,7 +167,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     };
     let shutdown = CancellationToken::new();
     let db = Db::new(repo);
-    let waker = crate::sync::pg_waker::for_database_url(&args.store.database_url()).await?;
+    let waker = crate::changes::pg_waker::for_database_url(&args.store.database_url()).await?;
     let app = Arc::new(App {
         auth: Auth::new(
             db.clone(),

@@ -13,13 +13,13 @@ use dbx_shared::names::{join, parse_path};
 use dbx_shared::ContentHasher;
 use futures_util::{Stream, StreamExt};
 
+use crate::changes::ChangeWaker;
 use crate::error::{AppError, AppResult};
 use crate::metadata::{
     Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition,
 };
 use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
-use crate::sync::ChangeWaker;
 
 pub struct Files {
     db: Db,

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod dav;
 pub mod error;
@@ -15,6 +16,5 @@ pub mod private_fs;
 pub mod properties;
 pub mod sharing;
 pub mod storage;
-pub mod sync;
 pub mod trash;
 pub mod versions;

@@ -8,10 +8,10 @@ use chrono::Utc;
 use dbx_shared::api::{RestoreTrashRequest, TrashList};
 use dbx_shared::names::normalize_name;
 
+use crate::changes::ChangeWaker;
 use crate::error::{AppError, AppResult};
 use crate::metadata::{from_millis, to_millis, Db, EntryRow, RestoreTo, TrashPosition, TrashRow};
 use crate::paging;
-use crate::sync::ChangeWaker;
 
 pub struct Trash {
     db: Db,

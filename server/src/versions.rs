@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use crate::changes::ChangeWaker;
 use crate::error::AppResult;
 use crate::metadata::{Db, EntryRow, VersionRow};
-use crate::sync::ChangeWaker;
 
 pub struct Versions {
     db: Db,

@@ -108,7 +108,7 @@ async fn expect_delta_error(u: &User, query: &[(&str, &str)]) {
     expect_error(r, 400, "invalid_request").await;
 }
 
-/// A cursor in the server's format (server/src/sync/cursor.rs), to forge positions with.
+/// A cursor in the server's format (server/src/changes/cursor.rs), to forge positions with.
 fn forge_cursor(user_id: &str, seq: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{user_id}:{seq}"))
 }

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::pg::TestDatabase;
+use dbx_server::changes::pg_waker::{PgWaker, LISTENER_NAME};
+use dbx_server::changes::ChangeWaker;
 use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
@@ -27,8 +29,6 @@ use dbx_server::metadata::{
     FileWrite, IfMatch, NewShare, RefreshPolicy, RepoError, Repository, RestoreTo, Rotation,
     UserRow, VersionTag, ROOT_PROPS_ID,
 };
-use dbx_server::sync::pg_waker::{PgWaker, LISTENER_NAME};
-use dbx_server::sync::ChangeWaker;
 use dbx_shared::api::{ChangeOp, Entry};
 use dbx_shared::names::parse_path;
 use moves::*;

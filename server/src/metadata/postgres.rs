@@ -7,7 +7,7 @@
 //! position bumped under that lock is gap-free in commit order (DESIGN.md invariant 3).
 //! Different users never wait for each other. Each change also sends
 //! `NOTIFY dbx_changes, '<user id>'` in its transaction, so other server processes wake
-//! their long-polls when it commits (see `sync::pg_waker`).
+//! their long-polls when it commits (see `changes::pg_waker`).
 //!
 //! The client is blocking and must never run on a tokio worker thread: `Db::run` calls it
 //! on the blocking pool, and dropping the pool is moved off the runtime (see `Drop`).
