@@ -1,5 +1,6 @@
 //! Wiring: opens the stores named by the configuration, builds the area services, and
-//! runs the HTTP server until shutdown.
+//! runs the HTTP server until shutdown. The one place where the areas meet the front
+//! doors: nothing in `http/` or `dav/` imports this module.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,25 +17,13 @@ use crate::config::{ServeArgs, StoreArgs};
 use crate::files::Files;
 use crate::gc::GcPolicy;
 use crate::http::client_addr::TrustedProxies;
+use crate::http::Services;
 use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
 use crate::trash::Trash;
 use crate::versions::Versions;
-
-/// Everything a request handler can reach.
-pub struct App {
-    pub auth: Auth,
-    pub files: Files,
-    pub shares: Shares,
-    pub delta: Delta,
-    /// Whose forwarding headers say where a request comes from.
-    pub proxies: TrustedProxies,
-    pub versions: Versions,
-    pub trash: Trash,
-    pub properties: Properties,
-}
 
 /// Opens the metadata repository named by the URL and applies pending migrations.
 pub fn open_repository(url: &str) -> anyhow::Result<Arc<dyn Repository>> {
@@ -168,38 +157,39 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let db = Db::new(repo);
     let waker = crate::changes::pg_waker::for_database_url(&args.store.database_url()).await?;
-    let app = Arc::new(App {
-        auth: Auth::new(
+    let services = Services {
+        auth: Arc::new(Auth::new(
             db.clone(),
             &secret,
             args.access_ttl(),
             args.refresh_policy(),
             args.registration,
             shared.as_ref(),
-        ),
-        files: Files::new(
+        )),
+        files: Arc::new(Files::new(
             db.clone(),
             blobs.clone(),
             waker.clone(),
             args.max_upload_bytes,
             args.quota_bytes,
-        ),
-        shares: Shares::new(db.clone(), public_url, shared.as_ref()),
-        versions: Versions::new(db.clone(), waker.clone(), args.quota_bytes),
-        trash: Trash::new(db.clone(), waker.clone(), args.quota_bytes),
-        delta: Delta::new(db.clone(), waker, shutdown.clone()),
-        proxies: TrustedProxies::new(args.trusted_proxies.clone()),
-        properties: Properties::new(db.clone()),
-    });
+        )),
+        shares: Arc::new(Shares::new(db.clone(), public_url, shared.as_ref())),
+        versions: Arc::new(Versions::new(db.clone(), waker.clone(), args.quota_bytes)),
+        trash: Arc::new(Trash::new(db.clone(), waker.clone(), args.quota_bytes)),
+        delta: Arc::new(Delta::new(db.clone(), waker, shutdown.clone())),
+        proxies: Arc::new(TrustedProxies::new(args.trusted_proxies.clone())),
+        properties: Arc::new(Properties::new(db.clone())),
+    };
     spawn_housekeeping(
-        app.clone(),
+        services.auth.clone(),
+        services.shares.clone(),
         db,
         blobs,
         GcPolicy::new(Duration::from_secs(args.gc_grace), &args.retention),
         shutdown.clone(),
     );
 
-    let routes = crate::http::routes(app);
+    let routes = crate::http::routes(&services);
     let task = tokio::spawn(crate::http::listener::serve(
         listener,
         routes,
@@ -216,7 +206,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
 /// Periodic work: forget refilled rate limits; hourly, purge what is past its retention
 /// and collect orphan blobs past the grace period.
 fn spawn_housekeeping(
-    app: Arc<App>,
+    auth: Arc<Auth>,
+    shares: Arc<Shares>,
     db: Db,
     blobs: Arc<dyn BlobStore>,
     policy: GcPolicy,
@@ -230,8 +221,8 @@ fn spawn_housekeeping(
                 _ = minute.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            app.auth.shrink_throttles();
-            app.shares.shrink_throttle();
+            auth.shrink_throttles();
+            shares.shrink_throttle();
             ticks += 1;
             if ticks.is_multiple_of(60) {
                 let now = chrono::Utc::now();

@@ -20,9 +20,8 @@ use tokio::task::JoinHandle;
 
 use super::fs::fs_error;
 use super::meta::Meta;
-use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::files::Upload;
+use crate::files::{Files, Upload};
 use crate::metadata::EntryRow;
 use crate::storage::{ByteRange, ByteStream};
 
@@ -31,7 +30,7 @@ const CHANNEL_PIECES: usize = 8;
 
 /// A file opened for reading.
 pub struct ReadFile {
-    app: Arc<App>,
+    files: Arc<Files>,
     entry: EntryRow,
     pos: u64,
     stream: Option<SyncWrapper<ByteStream>>,
@@ -45,9 +44,9 @@ impl fmt::Debug for ReadFile {
 }
 
 impl ReadFile {
-    pub fn new(app: Arc<App>, entry: EntryRow) -> Self {
+    pub fn new(files: Arc<Files>, entry: EntryRow) -> Self {
         ReadFile {
-            app,
+            files,
             entry,
             pos: 0,
             stream: None,
@@ -70,7 +69,7 @@ impl ReadFile {
                     start: self.pos,
                     len: size - self.pos,
                 };
-                let s = self.app.files.content(&self.entry, Some(range)).await?;
+                let s = self.files.content(&self.entry, Some(range)).await?;
                 self.stream = Some(SyncWrapper::new(s));
             }
             let Some(stream) = self.stream.as_mut() else {
@@ -176,12 +175,12 @@ fn body_stream(
 
 impl WriteFile {
     /// Starts the upload of `up` for `user`.
-    pub fn start(app: Arc<App>, user: String, up: Upload) -> Self {
+    pub fn start(files: Arc<Files>, user: String, up: Upload) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL_PIECES);
         let complete = Arc::new(AtomicBool::new(false));
         let declared = up.content_length;
         let body = body_stream(rx, complete.clone());
-        let task = tokio::spawn(async move { app.files.upload(&user, up, body).await });
+        let task = tokio::spawn(async move { files.upload(&user, up, body).await });
         WriteFile {
             tx: Some(tx),
             complete,

@@ -23,12 +23,12 @@ use http::{Method, StatusCode};
 use super::file::{ReadFile, WriteFile};
 use super::meta::{DirEntry, Meta};
 use super::paths::{api_path, names};
-use crate::app::App;
 use crate::error::{AppError, AppResult};
-use crate::files::Upload;
+use crate::files::{Files, Upload};
 use crate::metadata::{
     DavPropRow, DeleteCheck, EntryKind, EntryRow, FileTarget, IfMatch, VersionTag,
 };
+use crate::properties::Properties;
 
 /// Page size when listing a folder.
 const LIST_PAGE: usize = 1000;
@@ -89,7 +89,8 @@ pub fn fs_error(e: AppError) -> FsError {
 
 #[derive(Clone)]
 pub struct DbxFs {
-    app: Arc<App>,
+    files: Arc<Files>,
+    properties: Arc<Properties>,
 }
 
 /// An entry or the root.
@@ -115,15 +116,15 @@ impl Node {
 }
 
 impl DbxFs {
-    pub fn new(app: Arc<App>) -> Self {
-        DbxFs { app }
+    pub fn new(files: Arc<Files>, properties: Arc<Properties>) -> Self {
+        DbxFs { files, properties }
     }
 
     async fn node(&self, user: &DavUser, names: &[String]) -> AppResult<Node> {
         if names.is_empty() {
             return Ok(Node::Root);
         }
-        let e = self.app.files.entry_at(&user.id, &api_path(names)).await?;
+        let e = self.files.entry_at(&user.id, &api_path(names)).await?;
         Ok(Node::Entry(Box::new(e)))
     }
 
@@ -181,7 +182,7 @@ impl DbxFs {
         }
         if !o.write {
             let file = current.ok_or_else(|| AppError::not_found("file"))?;
-            return Ok(Box::new(ReadFile::new(self.app.clone(), file)));
+            return Ok(Box::new(ReadFile::new(self.files.clone(), file)));
         }
         if o.create_new && current.is_some() {
             return Err(AppError::Conflict("the file exists".into()));
@@ -205,7 +206,7 @@ impl DbxFs {
             content_length: o.size,
         };
         Ok(Box::new(WriteFile::start(
-            self.app.clone(),
+            self.files.clone(),
             user.id.clone(),
             up,
         )))
@@ -217,7 +218,6 @@ impl DbxFs {
         let mut after: Option<String> = None;
         loop {
             let page = self
-                .app
                 .files
                 .list(
                     &user.id,
@@ -261,10 +261,7 @@ impl DbxFs {
 
     async fn create_dir_at(&self, user: &DavUser, path: &DavPath) -> AppResult<()> {
         let (parent, name) = self.parent_of(user, &names(path)?).await?;
-        self.app
-            .files
-            .create_folder(&user.id, parent, &name)
-            .await?;
+        self.files.create_folder(&user.id, parent, &name).await?;
         Ok(())
     }
 
@@ -283,7 +280,7 @@ impl DbxFs {
                     if_match,
                     only_if_empty: false,
                 };
-                self.app.files.delete(&user.id, &e.id, kind, check).await
+                self.files.delete(&user.id, &e.id, kind, check).await
             }
             Node::Root => Err(AppError::bad_request("the root cannot be deleted")),
             Node::Entry(_) => Err(AppError::not_found(kind.noun())),
@@ -311,7 +308,7 @@ impl DbxFs {
         parent_id: Option<String>,
         name: String,
     ) -> AppResult<String> {
-        let files = &self.app.files;
+        let files = &self.files;
         let new_id = match kind {
             EntryKind::File => {
                 let target = FileTarget::InFolder { parent_id, name };
@@ -332,7 +329,7 @@ impl DbxFs {
                 folder.id
             }
         };
-        self.app.properties.copy(&user.id, src_id, &new_id).await?;
+        self.properties.copy(&user.id, src_id, &new_id).await?;
         Ok(new_id)
     }
 
@@ -347,10 +344,7 @@ impl DbxFs {
             parent_id: Some(parent_id),
             name: Some(name),
         };
-        self.app
-            .files
-            .move_entry(&user.id, &src.id, req, None)
-            .await?;
+        self.files.move_entry(&user.id, &src.id, req, None).await?;
         Ok(())
     }
 
@@ -382,8 +376,7 @@ impl DbxFs {
             }
             done.push((StatusCode::OK, DavProp { xml: None, ..prop }));
         }
-        self.app
-            .properties
+        self.properties
             .patch(&user.id, node.id(), set, remove)
             .await?;
         Ok(done)
@@ -391,7 +384,7 @@ impl DbxFs {
 
     async fn props(&self, user: &DavUser, path: &DavPath) -> AppResult<Vec<DavPropRow>> {
         let node = self.node_at(user, path).await?;
-        self.app.properties.get(&user.id, node.id()).await
+        self.properties.get(&user.id, node.id()).await
     }
 }
 
@@ -525,7 +518,7 @@ impl GuardedFileSystem<DavUser> for DbxFs {
 
     fn get_quota<'a>(&'a self, user: &'a DavUser) -> FsFuture<'a, (u64, Option<u64>)> {
         async move {
-            let used = self.app.files.usage(&user.id).await.map_err(fs_error)?;
+            let used = self.files.usage(&user.id).await.map_err(fs_error)?;
             Ok((used, None))
         }
         .boxed()

@@ -22,15 +22,17 @@ use futures_util::FutureExt;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 
-use crate::app::App;
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
+use crate::properties::Properties;
 use fs::{DavUser, DbxFs};
 
 /// Read size when streaming a file out.
 const READ_PIECE: usize = 256 * 1024;
 
 pub struct WebDav {
-    app: Arc<App>,
+    auth: Arc<Auth>,
     fs: DbxFs,
     /// One handler per user, each with its own lock table, so that no user can see or
     /// trip over another's locks (lock paths are per-user paths).
@@ -38,10 +40,10 @@ pub struct WebDav {
 }
 
 impl WebDav {
-    pub fn new(app: Arc<App>) -> Self {
+    pub fn new(auth: Arc<Auth>, files: Arc<Files>, properties: Arc<Properties>) -> Self {
         WebDav {
-            fs: DbxFs::new(app.clone()),
-            app,
+            fs: DbxFs::new(files, properties),
+            auth,
             handlers: Mutex::new(HashMap::new()),
         }
     }
@@ -78,7 +80,7 @@ impl WebDav {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let user = self.app.auth.authenticate_basic(auth, addr).await?;
+        let user = self.auth.authenticate_basic(auth, addr).await?;
         let names = paths::names_of_url(req.uri().path())?;
         let destination = match req.headers().get("destination") {
             Some(v) => {

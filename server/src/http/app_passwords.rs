@@ -8,26 +8,26 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{json_body, reply, user, with_app};
-use crate::app::App;
+use super::{json_body, reply, user, with};
+use crate::auth::Auth;
 use crate::error::AppResult;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("app-passwords")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(auth.clone()))
+        .and(user(auth))
         .and(json_body())
         .then(create);
     let list = warp::path!("app-passwords")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(auth.clone()))
+        .and(user(auth))
         .then(list);
     let revoke = warp::path!("app-passwords" / String)
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(auth.clone()))
+        .and(user(auth))
         .then(revoke);
     create
         .or(list)
@@ -39,23 +39,23 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 }
 
 async fn create(
-    app: Arc<App>,
+    auth: Arc<Auth>,
     user: String,
     body: CreateAppPasswordRequest,
 ) -> AppResult<Response> {
-    let created = app.auth.create_app_password(&user, &body.name).await?;
+    let created = auth.create_app_password(&user, &body.name).await?;
     Ok(reply::json(StatusCode::CREATED, &created))
 }
 
-async fn list(app: Arc<App>, user: String) -> AppResult<Response> {
-    let app_passwords = app.auth.list_app_passwords(&user).await?;
+async fn list(auth: Arc<Auth>, user: String) -> AppResult<Response> {
+    let app_passwords = auth.list_app_passwords(&user).await?;
     Ok(reply::json(
         StatusCode::OK,
         &AppPasswordList { app_passwords },
     ))
 }
 
-async fn revoke(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    app.auth.revoke_app_password(&user, &id).await?;
+async fn revoke(id: String, auth: Arc<Auth>, user: String) -> AppResult<Response> {
+    auth.revoke_app_password(&user, &id).await?;
     Ok(reply::no_content())
 }

@@ -9,38 +9,45 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{client_ip, json_body, reply, user, with_app};
-use crate::app::App;
+use super::client_addr::TrustedProxies;
+use super::{client_ip, json_body, reply, user, with};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(
+    auth: &Arc<Auth>,
+    files: &Arc<Files>,
+    proxies: &Arc<TrustedProxies>,
+) -> BoxedFilter<(Response,)> {
     let register = warp::path!("auth" / "register")
         .and(warp::post())
-        .and(with_app(app.clone()))
+        .and(with(auth.clone()))
         .and(json_body())
-        .and(client_ip(&app))
+        .and(client_ip(proxies))
         .then(register);
     let login = warp::path!("auth" / "login")
         .and(warp::post())
-        .and(with_app(app.clone()))
+        .and(with(auth.clone()))
         .and(json_body())
-        .and(client_ip(&app))
+        .and(client_ip(proxies))
         .then(login);
     let refresh = warp::path!("auth" / "refresh")
         .and(warp::post())
-        .and(with_app(app.clone()))
+        .and(with(auth.clone()))
         .and(json_body())
         .then(refresh);
     let logout = warp::path!("auth" / "logout")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(auth.clone()))
+        .and(user(auth))
         .and(json_body())
         .then(logout);
     let me = warp::path!("me")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(auth.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .then(me);
     register
         .or(login)
@@ -55,8 +62,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn register(app: Arc<App>, body: Credentials, ip: Option<IpAddr>) -> AppResult<Response> {
-    let user = app.auth.register(&body.email, &body.password, ip).await?;
+async fn register(auth: Arc<Auth>, body: Credentials, ip: Option<IpAddr>) -> AppResult<Response> {
+    let user = auth.register(&body.email, &body.password, ip).await?;
     Ok(reply::json(
         StatusCode::CREATED,
         &RegisterReply {
@@ -65,28 +72,27 @@ async fn register(app: Arc<App>, body: Credentials, ip: Option<IpAddr>) -> AppRe
     ))
 }
 
-async fn login(app: Arc<App>, body: Credentials, ip: Option<IpAddr>) -> AppResult<Response> {
-    let tokens = app.auth.login(&body.email, &body.password, ip).await?;
+async fn login(auth: Arc<Auth>, body: Credentials, ip: Option<IpAddr>) -> AppResult<Response> {
+    let tokens = auth.login(&body.email, &body.password, ip).await?;
     Ok(reply::json(StatusCode::OK, &tokens))
 }
 
-async fn refresh(app: Arc<App>, body: RefreshRequest) -> AppResult<Response> {
-    let tokens = app.auth.refresh(&body.refresh_token).await?;
+async fn refresh(auth: Arc<Auth>, body: RefreshRequest) -> AppResult<Response> {
+    let tokens = auth.refresh(&body.refresh_token).await?;
     Ok(reply::json(StatusCode::OK, &tokens))
 }
 
-async fn logout(app: Arc<App>, user: String, body: RefreshRequest) -> AppResult<Response> {
-    app.auth.logout(&user, &body.refresh_token).await?;
+async fn logout(auth: Arc<Auth>, user: String, body: RefreshRequest) -> AppResult<Response> {
+    auth.logout(&user, &body.refresh_token).await?;
     Ok(reply::no_content())
 }
 
-async fn me(app: Arc<App>, user_id: String) -> AppResult<Response> {
-    let user = app
-        .auth
+async fn me(auth: Arc<Auth>, files: Arc<Files>, user_id: String) -> AppResult<Response> {
+    let user = auth
         .user(&user_id)
         .await?
         .ok_or_else(|| AppError::Unauthorized("the account no longer exists".into()))?;
-    let usage_bytes = app.files.usage(&user_id).await?;
+    let usage_bytes = files.usage(&user_id).await?;
     Ok(reply::json(
         StatusCode::OK,
         &MeReply {
@@ -94,7 +100,7 @@ async fn me(app: Arc<App>, user_id: String) -> AppResult<Response> {
             email: user.email,
             created_at: user.created_at,
             usage_bytes,
-            quota_bytes: app.files.quota_bytes(),
+            quota_bytes: files.quota_bytes(),
         },
     ))
 }

@@ -7,8 +7,8 @@ use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Reply;
 
-use crate::app::App;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
 use crate::metadata::EntryRow;
 use crate::storage::ByteRange;
 
@@ -87,7 +87,7 @@ fn set(res: &mut Response, name: header::HeaderName, value: &str) {
 
 /// Streams `file` (or the requested range) as a download.
 pub async fn serve_file(
-    app: &App,
+    files: &Files,
     file: &EntryRow,
     headers: &HeaderMap,
     head: bool,
@@ -101,7 +101,7 @@ pub async fn serve_file(
     let mut res = if head {
         Response::new(Default::default())
     } else {
-        let stream = app.files.content(file, range).await?;
+        let stream = files.content(file, range).await?;
         warp::reply::stream(SyncStream::new(stream)).into_response()
     };
     let len = range.map_or(c.size, |r| r.len);

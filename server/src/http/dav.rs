@@ -15,13 +15,16 @@ use warp::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{client_ip, reply};
-use crate::app::App;
+use super::{client_ip, reply, Services};
 use crate::dav::WebDav;
 use crate::error::{AppError, AppResult};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
-    let dav = Arc::new(WebDav::new(app.clone()));
+pub fn routes(s: &Services) -> BoxedFilter<(Response,)> {
+    let dav = Arc::new(WebDav::new(
+        s.auth.clone(),
+        s.files.clone(),
+        s.properties.clone(),
+    ));
     let query = warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
@@ -32,7 +35,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .and(client_ip(&app))
+        .and(client_ip(&s.proxies))
         .then(move |method, path, query, headers, body, ip| {
             let dav = dav.clone();
             async move {

@@ -11,26 +11,27 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::folders::limit_param;
-use super::{query, reply, user, with_app};
-use crate::app::App;
+use super::{query, reply, user, with};
+use crate::auth::Auth;
+use crate::changes::Delta;
 use crate::error::{AppError, AppResult};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, delta: &Arc<Delta>) -> BoxedFilter<(Response,)> {
     let latest = warp::path!("delta" / "latest")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(delta.clone()))
+        .and(user(auth))
         .then(latest);
     let wait = warp::path!("delta" / "wait")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(delta.clone()))
+        .and(user(auth))
         .and(query())
         .then(wait);
     let page = warp::path!("delta")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(delta.clone()))
+        .and(user(auth))
         .and(query())
         .then(page);
     latest
@@ -42,19 +43,19 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn page(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
+async fn page(delta: Arc<Delta>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
     let limit = limit_param(&q, 1000, 10_000)?;
     let cursor = q.get("cursor").map(String::as_str);
-    let page = app.delta.page(&user, cursor, limit).await?;
+    let page = delta.page(&user, cursor, limit).await?;
     Ok(reply::json(StatusCode::OK, &page))
 }
 
-async fn latest(app: Arc<App>, user: String) -> AppResult<Response> {
-    let cursor = app.delta.latest(&user).await?;
+async fn latest(delta: Arc<Delta>, user: String) -> AppResult<Response> {
+    let cursor = delta.latest(&user).await?;
     Ok(reply::json(StatusCode::OK, &CursorReply { cursor }))
 }
 
-async fn wait(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
+async fn wait(delta: Arc<Delta>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
     let timeout = match q.get("timeout") {
         None => 30,
         Some(v) => v
@@ -64,8 +65,7 @@ async fn wait(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppRes
             .ok_or_else(|| AppError::bad_request("timeout must be 1 to 300 seconds"))?,
     };
     let cursor = q.get("cursor").map(String::as_str);
-    let changes = app
-        .delta
+    let changes = delta
         .wait(&user, cursor, Duration::from_secs(timeout))
         .await?;
     Ok(reply::json(StatusCode::OK, &WaitReply { changes }))

@@ -10,42 +10,42 @@ use warp::Filter;
 
 use super::content::serve_file;
 use super::moves::version_tag;
-use super::{get_or_head, query, reply, user, with_app};
-use crate::app::App;
+use super::{get_or_head, query, reply, user, with};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
-use crate::files::Upload;
+use crate::files::{Files, Upload};
 use crate::metadata::{DeleteCheck, EntryKind, FileTarget, IfMatch};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> {
     let upload = warp::path!("files" / "content")
         .and(warp::put())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(query())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(upload);
     let meta = warp::path!("files" / String)
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .then(meta);
     let download = warp::path!("files" / String / "content")
         .and(get_or_head())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(warp::header::headers_cloned())
         .then(download);
     let delete = warp::path!("files" / String)
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(warp::header::headers_cloned())
         .then(delete);
     let by_path = warp::path!("entries")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(query())
         .then(by_path);
     upload
@@ -129,7 +129,7 @@ fn declared_mime(headers: &HeaderMap) -> AppResult<Option<String>> {
 }
 
 async fn upload<S, B>(
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     q: HashMap<String, String>,
     headers: HeaderMap,
@@ -159,7 +159,7 @@ where
         expected_hash,
         content_length,
     };
-    let (entry, created) = app.files.upload(&user, up, body).await?;
+    let (entry, created) = files.upload(&user, up, body).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -168,25 +168,25 @@ where
     Ok(reply::json(status, &entry.to_api()))
 }
 
-async fn meta(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    let file = app.files.entry(&user, &id, EntryKind::File).await?;
+async fn meta(id: String, files: Arc<Files>, user: String) -> AppResult<Response> {
+    let file = files.entry(&user, &id, EntryKind::File).await?;
     Ok(reply::json(StatusCode::OK, &file.to_api()))
 }
 
 async fn download(
     id: String,
     head: bool,
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let file = app.files.entry(&user, &id, EntryKind::File).await?;
-    serve_file(&app, &file, &headers, head).await
+    let file = files.entry(&user, &id, EntryKind::File).await?;
+    serve_file(&files, &file, &headers, head).await
 }
 
 async fn delete(
     id: String,
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     headers: HeaderMap,
 ) -> AppResult<Response> {
@@ -202,14 +202,18 @@ async fn delete(
         if_match,
         only_if_empty: false,
     };
-    app.files.delete(&user, &id, EntryKind::File, check).await?;
+    files.delete(&user, &id, EntryKind::File, check).await?;
     Ok(reply::no_content())
 }
 
-async fn by_path(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
+async fn by_path(
+    files: Arc<Files>,
+    user: String,
+    q: HashMap<String, String>,
+) -> AppResult<Response> {
     let path = q
         .get("path")
         .ok_or_else(|| AppError::bad_request("the path parameter is required"))?;
-    let entry = app.files.entry_at(&user, path).await?;
+    let entry = files.entry_at(&user, path).await?;
     Ok(reply::json(StatusCode::OK, &entry.to_api()))
 }

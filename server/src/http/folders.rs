@@ -9,33 +9,34 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{json_body, query, reply, user, with_app};
-use crate::app::App;
+use super::{json_body, query, reply, user, with};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
 use crate::metadata::{DeleteCheck, EntryKind};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("folders")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(json_body())
         .then(create);
     let children = warp::path!("folders" / String / "children")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(query())
         .then(children);
     let get = warp::path!("folders" / String)
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .then(get);
     let delete = warp::path!("folders" / String)
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(query())
         .then(delete);
     create
@@ -68,9 +69,8 @@ pub fn limit_param(q: &HashMap<String, String>, default: usize, max: usize) -> A
     }
 }
 
-async fn create(app: Arc<App>, user: String, body: CreateFolderRequest) -> AppResult<Response> {
-    let folder = app
-        .files
+async fn create(files: Arc<Files>, user: String, body: CreateFolderRequest) -> AppResult<Response> {
+    let folder = files
         .create_folder(&user, folder_id(body.parent_id), &body.name)
         .await?;
     Ok(reply::json(StatusCode::CREATED, &folder.to_api()))
@@ -78,13 +78,12 @@ async fn create(app: Arc<App>, user: String, body: CreateFolderRequest) -> AppRe
 
 async fn children(
     id: String,
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     q: HashMap<String, String>,
 ) -> AppResult<Response> {
     let limit = limit_param(&q, 1000, 10_000)?;
-    let page = app
-        .files
+    let page = files
         .list(
             &user,
             folder_id(Some(id)),
@@ -95,15 +94,15 @@ async fn children(
     Ok(reply::json(StatusCode::OK, &page))
 }
 
-async fn get(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    let folder = app.files.entry(&user, &id, EntryKind::Folder).await?;
+async fn get(id: String, files: Arc<Files>, user: String) -> AppResult<Response> {
+    let folder = files.entry(&user, &id, EntryKind::Folder).await?;
     Ok(reply::json(StatusCode::OK, &folder.to_api()))
 }
 
 /// `?recursive=false` deletes only an empty folder; without it the whole subtree goes.
 async fn delete(
     id: String,
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     q: HashMap<String, String>,
 ) -> AppResult<Response> {
@@ -116,8 +115,6 @@ async fn delete(
         if_match: None,
         only_if_empty: !recursive,
     };
-    app.files
-        .delete(&user, &id, EntryKind::Folder, check)
-        .await?;
+    files.delete(&user, &id, EntryKind::Folder, check).await?;
     Ok(reply::no_content())
 }

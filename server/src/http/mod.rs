@@ -30,8 +30,15 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::app::App;
+use crate::auth::Auth;
+use crate::changes::Delta;
 use crate::error::AppError;
+use crate::files::Files;
+use crate::properties::Properties;
+use crate::sharing::Shares;
+use crate::trash::Trash;
+use crate::versions::Versions;
+use client_addr::TrustedProxies;
 
 /// Largest JSON request body.
 const JSON_LIMIT: usize = 1024 * 1024;
@@ -46,16 +53,35 @@ fn reject(e: AppError) -> Rejection {
     warp::reject::custom(Rejected(e))
 }
 
-pub fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
-    warp::any().map(move || app.clone())
+/// The area services the HTTP front doors call: built once by the wiring (`app`), and
+/// handed to each area's routes as only the services its handlers use.
+#[derive(Clone)]
+pub struct Services {
+    pub auth: Arc<Auth>,
+    pub files: Arc<Files>,
+    pub shares: Arc<Shares>,
+    pub delta: Arc<Delta>,
+    pub versions: Arc<Versions>,
+    pub trash: Arc<Trash>,
+    pub properties: Arc<Properties>,
+    /// Whose forwarding headers say where a request comes from.
+    pub proxies: Arc<TrustedProxies>,
+}
+
+/// Hands a shared service to a handler.
+pub fn with<T: Clone + Send + Sync + 'static>(
+    service: T,
+) -> impl Filter<Extract = (T,), Error = Infallible> + Clone {
+    warp::any().map(move || service.clone())
 }
 
 /// The authenticated user's id. Goes after path and method matching, so that a wrong
 /// path is a 404 rather than a 401.
-pub fn user(app: Arc<App>) -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
+pub fn user(auth: &Arc<Auth>) -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
+    let auth = auth.clone();
     warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
-        let app = app.clone();
-        async move { app.auth.authenticate(h.as_deref()).map_err(reject) }
+        let auth = auth.clone();
+        async move { auth.authenticate(h.as_deref()).map_err(reject) }
     })
 }
 
@@ -115,14 +141,14 @@ where
 
 /// The client's IP address, for rate limits: the peer's, or what a trusted proxy says.
 pub fn client_ip(
-    app: &Arc<App>,
+    proxies: &Arc<TrustedProxies>,
 ) -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Clone {
-    let app = app.clone();
+    let proxies = proxies.clone();
     warp::ext::optional::<listener::PeerAddr>()
         .and(warp::header::headers_cloned())
         .map(
             move |peer: Option<listener::PeerAddr>, headers: warp::http::HeaderMap| {
-                peer.map(|p| app.proxies.client(p.0, &headers))
+                peer.map(|p| proxies.client(p.0, &headers))
             },
         )
 }
@@ -136,27 +162,27 @@ pub fn get_or_head() -> impl Filter<Extract = (bool,), Error = Rejection> + Clon
 }
 
 /// Every route of the server.
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(s: &Services) -> BoxedFilter<(Response,)> {
     let health = warp::path!("healthz")
         .and(warp::get().or(warp::head()).unify())
         .map(|| reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"})));
     let api = warp::path!("api" / "v1" / ..).and(
-        auth::routes(app.clone())
-            .or(folders::routes(app.clone()))
+        auth::routes(&s.auth, &s.files, &s.proxies)
+            .or(folders::routes(&s.auth, &s.files))
             .unify()
-            .or(files::routes(app.clone()))
+            .or(files::routes(&s.auth, &s.files))
             .unify()
-            .or(shares::routes(app.clone()))
+            .or(shares::routes(&s.auth, &s.shares))
             .unify()
-            .or(delta::routes(app.clone()))
+            .or(delta::routes(&s.auth, &s.delta))
             .unify()
-            .or(moves::routes(app.clone()))
+            .or(moves::routes(&s.auth, &s.files))
             .unify()
-            .or(versions::routes(app.clone()))
+            .or(versions::routes(&s.auth, &s.versions, &s.files))
             .unify()
-            .or(trash::routes(app.clone()))
+            .or(trash::routes(&s.auth, &s.trash))
             .unify()
-            .or(app_passwords::routes(app.clone()))
+            .or(app_passwords::routes(&s.auth))
             .unify(),
     );
     let log = warp::log::custom(|info| {
@@ -168,13 +194,13 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             "request"
         );
     });
-    let webdav = dav::routes(app.clone());
+    let webdav = dav::routes(s);
     webdav
         .or(health)
         .unify()
         .or(api)
         .unify()
-        .or(shares::public_routes(app))
+        .or(shares::public_routes(&s.shares, &s.files, &s.proxies))
         .unify()
         .recover(handle_rejection)
         .unify()

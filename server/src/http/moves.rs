@@ -9,16 +9,17 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::files::header;
-use super::{json_body, reply, user, with_app};
-use crate::app::App;
+use super::{json_body, reply, user, with};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
 use crate::metadata::VersionTag;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> {
     warp::path!("entries" / String / "move")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(warp::header::headers_cloned())
         .and(json_body())
         .then(move_entry)
@@ -28,13 +29,13 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
 async fn move_entry(
     id: String,
-    app: Arc<App>,
+    files: Arc<Files>,
     user: String,
     headers: HeaderMap,
     body: MoveRequest,
 ) -> AppResult<Response> {
     let if_match = version_tag(&headers)?;
-    let entry = app.files.move_entry(&user, &id, body, if_match).await?;
+    let entry = files.move_entry(&user, &id, body, if_match).await?;
     Ok(reply::json(StatusCode::OK, &entry.to_api()))
 }
 

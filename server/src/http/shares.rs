@@ -10,28 +10,30 @@ use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
+use super::client_addr::TrustedProxies;
 use super::content::{isolate, parse_range, serve_file};
-use super::{client_ip, get_or_head, json_body, query, reply, share_page, user, with_app};
-use crate::app::App;
+use super::{client_ip, get_or_head, json_body, query, reply, share_page, user, with};
+use crate::auth::Auth;
 use crate::error::AppResult;
-use crate::sharing::counts_as_download;
+use crate::files::Files;
+use crate::sharing::{counts_as_download, Shares};
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, shares: &Arc<Shares>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("shares")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(shares.clone()))
+        .and(user(auth))
         .and(json_body())
         .then(create);
     let list = warp::path!("shares")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(shares.clone()))
+        .and(user(auth))
         .then(list);
     let revoke = warp::path!("shares" / String)
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(shares.clone()))
+        .and(user(auth))
         .then(revoke);
     create
         .or(list)
@@ -43,11 +45,16 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 }
 
 /// `GET` and `HEAD /s/{token}`: no auth, nothing about the owner.
-pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn public_routes(
+    shares: &Arc<Shares>,
+    files: &Arc<Files>,
+    proxies: &Arc<TrustedProxies>,
+) -> BoxedFilter<(Response,)> {
     warp::path!("s" / String)
         .and(get_or_head())
-        .and(client_ip(&app))
-        .and(with_app(app))
+        .and(client_ip(proxies))
+        .and(with(shares.clone()))
+        .and(with(files.clone()))
         .and(warp::header::headers_cloned())
         .and(query())
         .then(download)
@@ -65,18 +72,22 @@ pub fn public_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn create(app: Arc<App>, user: String, body: CreateShareRequest) -> AppResult<Response> {
-    let share = app.shares.create(&user, body).await?;
+async fn create(
+    shares: Arc<Shares>,
+    user: String,
+    body: CreateShareRequest,
+) -> AppResult<Response> {
+    let share = shares.create(&user, body).await?;
     Ok(reply::json(StatusCode::CREATED, &share))
 }
 
-async fn list(app: Arc<App>, user: String) -> AppResult<Response> {
-    let shares = app.shares.list(&user).await?;
+async fn list(shares: Arc<Shares>, user: String) -> AppResult<Response> {
+    let shares = shares.list(&user).await?;
     Ok(reply::json(StatusCode::OK, &ShareList { shares }))
 }
 
-async fn revoke(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    app.shares.revoke(&user, &id).await?;
+async fn revoke(id: String, shares: Arc<Shares>, user: String) -> AppResult<Response> {
+    shares.revoke(&user, &id).await?;
     Ok(reply::no_content())
 }
 
@@ -84,7 +95,8 @@ async fn download(
     token: String,
     head: bool,
     ip: Option<IpAddr>,
-    app: Arc<App>,
+    shares: Arc<Shares>,
+    files: Arc<Files>,
     headers: HeaderMap,
     query: HashMap<String, String>,
 ) -> AppResult<Response> {
@@ -96,18 +108,18 @@ async fn download(
         && !headers.contains_key(header::RANGE)
         && share_page::wants_html(&headers)
     {
-        return Ok(match app.shares.open(&token, ip).await {
+        return Ok(match shares.open(&token, ip).await {
             Ok((share, file)) => share_page::page(&share, &file, &token),
             Err(e) => share_page::error_page(&e),
         });
     }
-    let (share, file) = app.shares.open(&token, ip).await?;
+    let (share, file) = shares.open(&token, ip).await?;
     // The range against the file's real size: `bytes=-N` may well cover all of it.
     let size = file.content.as_ref().map_or(0, |c| c.size);
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = parse_range(range_header, size)?;
     if !head && counts_as_download(&share, range) {
-        app.shares.take_download(&share).await?;
+        shares.take_download(&share).await?;
     }
-    serve_file(&app, &file, &headers, head).await
+    serve_file(&files, &file, &headers, head).await
 }

@@ -10,32 +10,33 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::folders::limit_param;
-use super::{optional_json_body, query, reply, user, with_app};
-use crate::app::App;
+use super::{optional_json_body, query, reply, user, with};
+use crate::auth::Auth;
 use crate::error::AppResult;
+use crate::trash::Trash;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(auth: &Arc<Auth>, trash: &Arc<Trash>) -> BoxedFilter<(Response,)> {
     let list = warp::path!("trash")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(trash.clone()))
+        .and(user(auth))
         .and(query())
         .then(list);
     let restore = warp::path!("trash" / String / "restore")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(trash.clone()))
+        .and(user(auth))
         .and(optional_json_body())
         .then(restore);
     let purge_one = warp::path!("trash" / String)
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(trash.clone()))
+        .and(user(auth))
         .then(purge_one);
     let purge_all = warp::path!("trash")
         .and(warp::delete())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(trash.clone()))
+        .and(user(auth))
         .then(purge_all);
     list.or(restore)
         .unify()
@@ -47,10 +48,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn list(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
+async fn list(trash: Arc<Trash>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
     let limit = limit_param(&q, 1000, 10_000)?;
-    let page = app
-        .trash
+    let page = trash
         .list(&user, q.get("after").map(String::as_str), limit)
         .await?;
     Ok(reply::json(StatusCode::OK, &page))
@@ -58,20 +58,20 @@ async fn list(app: Arc<App>, user: String, q: HashMap<String, String>) -> AppRes
 
 async fn restore(
     id: String,
-    app: Arc<App>,
+    trash: Arc<Trash>,
     user: String,
     body: RestoreTrashRequest,
 ) -> AppResult<Response> {
-    let entry = app.trash.restore(&user, &id, body).await?;
+    let entry = trash.restore(&user, &id, body).await?;
     Ok(reply::json(StatusCode::OK, &entry.to_api()))
 }
 
-async fn purge_one(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    app.trash.purge(&user, Some(id)).await?;
+async fn purge_one(id: String, trash: Arc<Trash>, user: String) -> AppResult<Response> {
+    trash.purge(&user, Some(id)).await?;
     Ok(reply::no_content())
 }
 
-async fn purge_all(app: Arc<App>, user: String) -> AppResult<Response> {
-    app.trash.purge(&user, None).await?;
+async fn purge_all(trash: Arc<Trash>, user: String) -> AppResult<Response> {
+    trash.purge(&user, None).await?;
     Ok(reply::no_content())
 }

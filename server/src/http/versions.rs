@@ -9,27 +9,34 @@ use warp::reply::Response;
 use warp::Filter;
 
 use super::content::serve_file;
-use super::{get_or_head, json_body, reply, user, with_app};
-use crate::app::App;
+use super::{get_or_head, json_body, reply, user, with};
+use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
+use crate::files::Files;
 use crate::metadata::VersionRow;
+use crate::versions::Versions;
 
-pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+pub fn routes(
+    auth: &Arc<Auth>,
+    versions: &Arc<Versions>,
+    files: &Arc<Files>,
+) -> BoxedFilter<(Response,)> {
     let list = warp::path!("files" / String / "versions")
         .and(warp::get())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(versions.clone()))
+        .and(user(auth))
         .then(list);
     let download = warp::path!("files" / String / "versions" / String / "content")
         .and(get_or_head())
-        .and(with_app(app.clone()))
-        .and(user(app.clone()))
+        .and(with(versions.clone()))
+        .and(with(files.clone()))
+        .and(user(auth))
         .and(warp::header::headers_cloned())
         .then(download);
     let restore = warp::path!("files" / String / "restore")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(user(app))
+        .and(with(versions.clone()))
+        .and(user(auth))
         .and(json_body())
         .then(restore);
     list.or(download)
@@ -40,8 +47,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn list(id: String, app: Arc<App>, user: String) -> AppResult<Response> {
-    let versions = app.versions.list(&user, &id).await?;
+async fn list(id: String, versions: Arc<Versions>, user: String) -> AppResult<Response> {
+    let versions = versions.list(&user, &id).await?;
     let body = VersionList {
         versions: versions.iter().map(VersionRow::to_api).collect(),
     };
@@ -52,23 +59,24 @@ async fn download(
     id: String,
     version: String,
     head: bool,
-    app: Arc<App>,
+    versions: Arc<Versions>,
+    files: Arc<Files>,
     user: String,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let version = version
         .parse::<i64>()
         .map_err(|_| AppError::bad_request("the version must be a number"))?;
-    let file = app.versions.as_file(&user, &id, version).await?;
-    serve_file(&app, &file, &headers, head).await
+    let file = versions.as_file(&user, &id, version).await?;
+    serve_file(&files, &file, &headers, head).await
 }
 
 async fn restore(
     id: String,
-    app: Arc<App>,
+    versions: Arc<Versions>,
     user: String,
     body: RestoreVersionRequest,
 ) -> AppResult<Response> {
-    let file = app.versions.restore(&user, &id, body.version).await?;
+    let file = versions.restore(&user, &id, body.version).await?;
     Ok(reply::json(StatusCode::OK, &file.to_api()))
 }
