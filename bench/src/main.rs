@@ -14,6 +14,7 @@ mod procs;
 mod report;
 mod transfer;
 mod util;
+mod webdav;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,23 @@ impl ConfigName {
     fn uses_postgres(self) -> bool {
         matches!(self, ConfigName::PgS3)
     }
+}
+
+/// A part of the run that `--phases` can select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// Metadata latency, the 4 KiB upload and the 10 MB transfers.
+    Latency,
+    /// The big file through dbx-server's API, against direct S3.
+    Big,
+    /// `dbx push` / `dbx pull` of the big file.
+    DbxBig,
+    /// `dbx push` / `dbx pull` of many small files.
+    Files,
+    /// `dbx sync --watch` propagation.
+    Sync,
+    /// The big file and many small files through WebDAV, against the API.
+    Webdav,
 }
 
 /// Benchmarks of dbx-server and the dbx client (see scripts/bench.sh).
@@ -147,6 +165,15 @@ struct Args {
     /// Changes of the sync phase [default: 50, quick 10].
     #[arg(long)]
     sync_changes: Option<usize>,
+    /// Only these parts of the run, comma-separated [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    phases: Vec<Phase>,
+}
+
+impl Args {
+    fn wants(&self, phase: Phase) -> bool {
+        self.phases.is_empty() || self.phases.contains(&phase)
+    }
 }
 
 fn plan(args: &Args, part_size: u64) -> Plan {
@@ -168,6 +195,7 @@ fn plan(args: &Args, part_size: u64) -> Plan {
         files: args.files.unwrap_or(if q { 1000 } else { 10_000 }).max(1),
         file_size: 4096,
         sync_changes: args.sync_changes.unwrap_or(if q { 10 } else { 50 }).max(1),
+        webdav_files: if q { 200 } else { 1000 },
         server_log_level: std::env::var("RUST_LOG").unwrap_or_else(|_| "info (default)".into()),
     }
 }
@@ -443,6 +471,15 @@ fn not_run<T>() -> Outcome<T> {
     Outcome::Failed("not run: the server did not start".to_string())
 }
 
+/// What a phase reports before it runs: a failure if it was meant to run.
+fn pending<T>(ctx: &Ctx, phase: Phase) -> Outcome<T> {
+    if ctx.args.wants(phase) {
+        not_run()
+    } else {
+        Outcome::Skipped
+    }
+}
+
 async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
     let clock = Instant::now();
     let unavailable = match (name.uses_s3(), &ctx.s3, name.uses_postgres(), &ctx.pg_url) {
@@ -458,13 +495,14 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
         name: name.id().to_string(),
         label: name.label().to_string(),
         not_available: None,
-        latency: not_run(),
-        medium: not_run(),
+        latency: pending(ctx, Phase::Latency),
+        medium: pending(ctx, Phase::Latency),
         server_peak_metadata_phase_mib: None,
-        big: not_run(),
-        dbx_big: not_run(),
-        dbx_files: not_run(),
-        sync: not_run(),
+        big: pending(ctx, Phase::Big),
+        dbx_big: pending(ctx, Phase::DbxBig),
+        dbx_files: pending(ctx, Phase::Files),
+        sync: pending(ctx, Phase::Sync),
+        webdav: pending(ctx, Phase::Webdav),
         elapsed_s: 0.0,
     };
     let dir = ctx.work.join(name.id());
@@ -486,8 +524,109 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
         started: Cell::new(0),
     };
 
-    // Phase 1: latency and 10 MB transfers.
-    match servers.fresh(true).await {
+    // Registers the bench user, whatever runs next.
+    let first = servers.fresh(true).await;
+    if !ctx.args.wants(Phase::Latency) {
+        if let Ok((server, _)) = first {
+            servers.stop(server).await;
+        }
+    } else {
+        latency_and_medium(ctx, &servers, first, &mut rep).await;
+    }
+
+    // Phase 2: the big file, each transfer through a fresh server process whose peak RSS
+    // covers that transfer alone.
+    if ctx.args.wants(Phase::Big) {
+        rep.big = big_phase(ctx, name, &servers).await.into();
+    }
+    if ctx.args.wants(Phase::DbxBig) {
+        rep.dbx_big = match &ctx.client.transfer {
+            Err(why) => Outcome::NotAvailable(why.clone()),
+            Ok(()) => dbx_big_phase(ctx, &servers, &client_dir).await.into(),
+        };
+    }
+
+    if ctx.args.wants(Phase::Webdav) {
+        rep.webdav = webdav_phase(ctx, &servers).await.into();
+    }
+
+    // Phase 3: many files, and sync, on one more server.
+    let want_files = ctx.args.wants(Phase::Files);
+    let want_sync = ctx.args.wants(Phase::Sync);
+    let client_phases =
+        (want_files && ctx.client.transfer.is_ok()) || (want_sync && ctx.client.sync.is_ok());
+    let started = if client_phases {
+        servers.fresh(false).await.map(Some)
+    } else {
+        Ok(None)
+    };
+    match started {
+        Err(e) => {
+            let why = report::one_line(&format!("{e:#}"));
+            if want_files {
+                rep.dbx_files = Outcome::Failed(why.clone());
+            }
+            if want_sync {
+                rep.sync = Outcome::Failed(why);
+            }
+        }
+        Ok(running) => {
+            let dbx = running
+                .as_ref()
+                .map(|(server, _)| ctx.dbx(&server.base_url, &client_dir));
+            if want_files {
+                rep.dbx_files = match (&ctx.client.transfer, &dbx) {
+                    (Err(why), _) => Outcome::NotAvailable(why.clone()),
+                    (Ok(()), Some(dbx)) => {
+                        progress!("dbx push / pull of {} files", ctx.plan.files);
+                        client::many_files(dbx, ctx.plan.files, ctx.plan.file_size, fresh_seed())
+                            .await
+                            .into()
+                    }
+                    (Ok(()), None) => not_run(),
+                };
+            }
+            if want_sync {
+                rep.sync = match (&ctx.client.sync, &dbx, &running) {
+                    (Err(why), _, _) => Outcome::NotAvailable(why.clone()),
+                    (Ok(()), Some(dbx), Some((_, api))) => {
+                        progress!("sync propagation, {} changes", ctx.plan.sync_changes);
+                        client::propagation(dbx, api, ctx.plan.sync_changes, fresh_seed())
+                            .await
+                            .into()
+                    }
+                    _ => not_run(),
+                };
+            }
+            if let Some((server, _)) = running {
+                servers.stop(server).await;
+            }
+        }
+    }
+    for (what, wanted, o) in [
+        ("latency", Phase::Latency, rep.latency.measured().is_some()),
+        ("10 MB", Phase::Latency, rep.medium.measured().is_some()),
+        ("big", Phase::Big, rep.big.measured().is_some()),
+    ] {
+        if ctx.args.wants(wanted) && !o {
+            progress!("{what}: no measurement (see the table)");
+        }
+    }
+    if !ctx.args.keep_work {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    rep.elapsed_s = clock.elapsed().as_secs_f64();
+    rep
+}
+
+/// Phase 1: latency and 10 MB transfers, on the server that registered the bench user.
+async fn latency_and_medium(
+    ctx: &Ctx,
+    servers: &Servers<'_>,
+    first: Result<(ServerProcess, Api)>,
+    rep: &mut ConfigReport,
+) {
+    match first {
         Err(e) => {
             let why = report::one_line(&format!("{e:#}"));
             progress!("{why}");
@@ -513,71 +652,32 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
             servers.stop(server).await;
         }
     }
+}
 
-    // Phase 2: the big file, each transfer through a fresh server process whose peak RSS
-    // covers that transfer alone.
-    rep.big = big_phase(ctx, name, &servers).await.into();
-    rep.dbx_big = match &ctx.client.transfer {
-        Err(why) => Outcome::NotAvailable(why.clone()),
-        Ok(()) => dbx_big_phase(ctx, &servers, &client_dir).await.into(),
+/// WebDAV against the API on one fresh server: the big file, then small files.
+async fn webdav_phase(ctx: &Ctx, servers: &Servers<'_>) -> Result<webdav::WebdavReport> {
+    let plan = webdav::WebdavPlan {
+        big_size: ctx.plan.big_size,
+        big_runs: ctx.plan.big_runs,
+        small_files: ctx.plan.webdav_files,
+        small_size: ctx.plan.file_size as u64,
     };
-
-    // Phase 3: many files, and sync, on one more server.
-    let client_phases = ctx.client.transfer.is_ok() || ctx.client.sync.is_ok();
-    let started = if client_phases {
-        servers.fresh(false).await.map(Some)
-    } else {
-        Ok(None)
-    };
-    match started {
-        Err(e) => {
-            let why = report::one_line(&format!("{e:#}"));
-            rep.dbx_files = Outcome::Failed(why.clone());
-            rep.sync = Outcome::Failed(why);
-        }
-        Ok(running) => {
-            let dbx = running
-                .as_ref()
-                .map(|(server, _)| ctx.dbx(&server.base_url, &client_dir));
-            rep.dbx_files = match (&ctx.client.transfer, &dbx) {
-                (Err(why), _) => Outcome::NotAvailable(why.clone()),
-                (Ok(()), Some(dbx)) => {
-                    progress!("dbx push / pull of {} files", ctx.plan.files);
-                    client::many_files(dbx, ctx.plan.files, ctx.plan.file_size, fresh_seed())
-                        .await
-                        .into()
-                }
-                (Ok(()), None) => not_run(),
-            };
-            rep.sync = match (&ctx.client.sync, &dbx, &running) {
-                (Err(why), _, _) => Outcome::NotAvailable(why.clone()),
-                (Ok(()), Some(dbx), Some((_, api))) => {
-                    progress!("sync propagation, {} changes", ctx.plan.sync_changes);
-                    client::propagation(dbx, api, ctx.plan.sync_changes, fresh_seed())
-                        .await
-                        .into()
-                }
-                _ => not_run(),
-            };
-            if let Some((server, _)) = running {
-                servers.stop(server).await;
-            }
-        }
-    }
-    for (what, o) in [
-        ("latency", rep.latency.measured().is_some()),
-        ("10 MB", rep.medium.measured().is_some()),
-        ("big", rep.big.measured().is_some()),
-    ] {
-        if !o {
-            progress!("{what}: no measurement (see the table)");
-        }
-    }
-    if !ctx.args.keep_work {
-        let _ = std::fs::remove_dir_all(&data);
-    }
-    rep.elapsed_s = clock.elapsed().as_secs_f64();
-    rep
+    progress!(
+        "WebDAV against the API: {} MiB × {}, {} files of {} bytes",
+        plan.big_size / MIB,
+        plan.big_runs,
+        plan.small_files,
+        plan.small_size
+    );
+    let (server, api) = servers.fresh(false).await?;
+    let measured = webdav::measure(&api, EMAIL, &plan, fresh_seed()).await;
+    servers.stop(server).await;
+    let report = measured?;
+    let ratios = report
+        .ratios()
+        .map(|(what, r)| format!("{what} {:.0} %", r * 100.0));
+    progress!("WebDAV over the API: {}", ratios.join(", "));
+    Ok(report)
 }
 
 async fn latency_phase(ctx: &Ctx, api: &Api, server_pid: u32) -> Result<Vec<LatencyRow>> {

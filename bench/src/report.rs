@@ -8,6 +8,7 @@ use crate::client::{BigReport, FilesReport, SyncReport};
 use crate::latency::{LatencyPlan, LatencyRow};
 use crate::transfer::{MediumReport, Rates};
 use crate::util::{fmt_ms, fmt_rate, fmt_s, fmt_size, thousands};
+use crate::webdav::WebdavReport;
 
 /// A measurement, or why there is none.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +19,8 @@ pub enum Outcome<T> {
     NotAvailable(String),
     /// It ran and failed.
     Failed(String),
+    /// Left out of this run by `--phases`: no row is printed.
+    Skipped,
 }
 
 impl<T> Outcome<T> {
@@ -33,6 +36,7 @@ impl<T> Outcome<T> {
             Outcome::Measured(_) => String::new(),
             Outcome::NotAvailable(r) => format!("not available: {r}"),
             Outcome::Failed(r) => format!("failed: {r}"),
+            Outcome::Skipped => String::new(),
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Plan {
     pub files: usize,
     pub file_size: usize,
     pub sync_changes: usize,
+    /// Small files of the WebDAV phase.
+    pub webdav_files: usize,
     pub server_log_level: String,
 }
 
@@ -114,6 +120,7 @@ pub struct ConfigReport {
     pub dbx_big: Outcome<BigReport>,
     pub dbx_files: Outcome<FilesReport>,
     pub sync: Outcome<SyncReport>,
+    pub webdav: Outcome<WebdavReport>,
     pub elapsed_s: f64,
 }
 
@@ -131,6 +138,7 @@ impl ConfigReport {
             dbx_big: Outcome::NotAvailable(na()),
             dbx_files: Outcome::NotAvailable(na()),
             sync: Outcome::NotAvailable(na()),
+            webdav: Outcome::NotAvailable(na()),
             elapsed_s: 0.0,
         }
     }
@@ -176,7 +184,11 @@ impl Table {
         let _ = writeln!(self.out, "| {} |", cells.join(" | "));
     }
 
+    /// A row for a measurement that did not happen; none when `--phases` left it out.
     fn missing(&mut self, what: &str, reason: &str) {
+        if reason.is_empty() {
+            return;
+        }
         self.row([what, DASH, DASH, DASH, DASH, DASH, reason]);
     }
 }
@@ -391,6 +403,10 @@ pub fn config_table(c: &ConfigReport, plan: &Plan) -> String {
         }
         other => t.missing("sync propagation", &other.reason()),
     }
+    match &c.webdav {
+        Outcome::Measured(w) => webdav_rows(&mut t, w),
+        other => t.missing("WebDAV against the API", &other.reason()),
+    }
     if let Some(p) = c.server_peak_metadata_phase_mib {
         t.row([
             "dbx-server peak RSS, latency and 10 MB phases",
@@ -403,6 +419,59 @@ pub fn config_table(c: &ConfigReport, plan: &Plan) -> String {
         ]);
     }
     t.out
+}
+
+fn webdav_rows(t: &mut Table, w: &WebdavReport) {
+    let big = fmt_size(w.big_size_bytes);
+    let small = format!(
+        "{} × {}",
+        thousands(w.small_files as u64),
+        fmt_size(w.small_size_bytes)
+    );
+    let [big_up, big_down, small_up, small_down] = w.ratios().map(|(_, r)| r);
+    for (what, load, dav, api, ratio) in [
+        (
+            format!("WebDAV PUT {big} (median)"),
+            format!("1 stream, {} runs", w.big_runs),
+            format!("{:.0} MiB/s", w.big_up_dav_mib_s),
+            format!("API upload {:.0} MiB/s", w.big_up_api_mib_s),
+            big_up,
+        ),
+        (
+            format!("WebDAV GET {big} (median)"),
+            format!("1 stream, {} runs", w.big_runs),
+            format!("{:.0} MiB/s", w.big_down_dav_mib_s),
+            format!("API download {:.0} MiB/s", w.big_down_api_mib_s),
+            big_down,
+        ),
+        (
+            format!("WebDAV PUT {small}"),
+            format!("{} in flight, 2 rounds", w.in_flight),
+            format!("{} files/s", fmt_rate(w.small_up_dav_files_s)),
+            format!("API upload {} files/s", fmt_rate(w.small_up_api_files_s)),
+            small_up,
+        ),
+        (
+            format!("WebDAV GET {small}"),
+            format!("{} in flight, 2 rounds", w.in_flight),
+            format!("{} files/s", fmt_rate(w.small_down_dav_files_s)),
+            format!(
+                "API download {} files/s",
+                fmt_rate(w.small_down_api_files_s)
+            ),
+            small_down,
+        ),
+    ] {
+        t.row([
+            &what,
+            &load,
+            &dav,
+            DASH,
+            DASH,
+            DASH,
+            &format!("{api}: WebDAV at {}", pct(Some(ratio))),
+        ]);
+    }
 }
 
 /// The design targets of the issue, each with what this run measured.
@@ -516,6 +585,27 @@ pub fn targets(run: &RunReport) -> String {
             parts.join(", ")
         },
         verdict(all_ok)
+    );
+
+    // WebDAV at least 0.8× the API, for every transfer.
+    let mut worst: Option<(f64, String)> = None;
+    for c in &run.configs {
+        if let Some(w) = c.webdav.measured() {
+            for (what, r) in w.ratios() {
+                if worst.as_ref().is_none_or(|(x, _)| r < *x) {
+                    worst = Some((r, format!("{what} ({})", c.name)));
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| WebDAV ≥ 0.8× the API (big file and small files, up and down) | {} | {} |",
+        worst.as_ref().map_or_else(
+            || DASH.to_string(),
+            |(r, what)| format!("worst {} — {what}", pct(Some(*r)))
+        ),
+        verdict(worst.map(|(r, _)| r >= 0.8))
     );
     out
 }
