@@ -606,6 +606,23 @@ async fn s3_open_checks_the_bucket() {
     assert_one_line_backend(S3BlobStore::open(&bucket, &dead).await, "cannot open");
 }
 
+/// The S3 server's host:port.
+fn upstream(settings: &S3Settings) -> String {
+    let endpoint = settings.endpoint.as_deref().unwrap();
+    endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The settings with a proxy at `addr` in front of the S3 server.
+fn through(settings: &S3Settings, addr: std::net::SocketAddr) -> S3Settings {
+    S3Settings {
+        endpoint: Some(format!("http://{addr}")),
+        ..settings.clone()
+    }
+}
+
 /// A TCP proxy in front of the S3 server that can cut every open connection and refuse
 /// the next `n` ones, as a restarting or overloaded S3 node does.
 struct FlakyProxy {
@@ -662,18 +679,8 @@ async fn s3_transient_failures_are_retried() {
     let Some((bucket, settings)) = s3_env() else {
         return;
     };
-    let upstream = settings
-        .endpoint
-        .clone()
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let proxy = FlakyProxy::start(upstream).await;
-    let through_proxy = S3Settings {
-        endpoint: Some(format!("http://{}", proxy.addr)),
-        ..settings
-    };
+    let proxy = FlakyProxy::start(upstream(&settings)).await;
+    let through_proxy = through(&settings, proxy.addr);
     let store = S3BlobStore::open(&bucket, &through_proxy).await.unwrap();
     let key = format!("user/retry/{}", uuid::Uuid::now_v7());
     store.put(&key, body_of(b"retried")).await.unwrap();
@@ -703,4 +710,68 @@ async fn s3_transient_failures_are_retried() {
         Err(BlobError::Unavailable(msg)) => assert!(!msg.contains('\n'), "{msg}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
+}
+
+/// A TCP proxy in front of the S3 server that, once told to, stops passing bytes either
+/// way on every connection (open or new) while keeping them open: a store that hangs.
+struct HangingProxy {
+    addr: std::net::SocketAddr,
+    hang: tokio::sync::watch::Sender<bool>,
+}
+
+impl HangingProxy {
+    async fn start(upstream: String) -> HangingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (hang, hangs) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let mut hangs = hangs.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    if !*hangs.borrow_and_update() {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                            _ = hangs.changed() => {}
+                        }
+                    }
+                    // Hung: both sockets stay open, nothing moves.
+                    std::future::pending::<()>().await;
+                    drop((client, server));
+                });
+            }
+        });
+        HangingProxy { addr, hang }
+    }
+}
+
+#[tokio::test]
+async fn s3_upload_to_a_store_that_stops_answering_is_given_up() {
+    let Some((bucket, settings)) = s3_env() else {
+        return;
+    };
+    let proxy = HangingProxy::start(upstream(&settings)).await;
+    let through_proxy = through(&settings, proxy.addr);
+    let store = S3BlobStore::open(&bucket, &through_proxy)
+        .await
+        .unwrap()
+        .with_stall_timeout(Duration::from_secs(2));
+    let key = format!("user/stall/{}", uuid::Uuid::now_v7());
+    store.put(&key, body_of(b"before")).await.unwrap();
+
+    proxy.hang.send_replace(true);
+    let started = std::time::Instant::now();
+    let second = format!("{key}-2");
+    let put = store.put(&second, body_of(b"into the void"));
+    match tokio::time::timeout(Duration::from_secs(30), put).await {
+        Ok(Err(BlobError::Unavailable(msg))) => assert!(msg.contains("took nothing"), "{msg}"),
+        Ok(other) => panic!("expected Unavailable, got {other:?}"),
+        Err(_) => panic!("the upload still hangs after 30 s"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let direct = S3BlobStore::open(&bucket, &settings).await.unwrap();
+    direct.delete(&key).await.unwrap();
 }

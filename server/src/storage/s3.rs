@@ -8,9 +8,10 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -42,6 +43,13 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one request without a body (stat, get until its reply starts, delete, a page
 /// of a listing) may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an upload may go without S3 taking any of it: minio neither reading a piece of
+/// the body that is ready nor getting an answer (a part, the final PUT or the completion).
+/// Then it is given up as unavailable, so that a store that stops answering mid-upload
+/// does not hold the request, its part buffer and its task for ever. A client that stops
+/// sending is not counted here: the listener's idle timeout ends its connection.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Tries of a request that fails transiently (a 5xx, SlowDown, a refused or reset
 /// connection, no answer), waiting 100 ms, then 200 ms, ..., each plus up to as much
@@ -96,6 +104,7 @@ where
 pub struct S3BlobStore {
     client: MinioClient,
     bucket: BucketName,
+    stall_timeout: Duration,
 }
 
 impl S3BlobStore {
@@ -200,7 +209,15 @@ impl S3BlobStore {
         Ok(S3BlobStore {
             client,
             bucket: bucket_name,
+            stall_timeout: STALL_TIMEOUT,
         })
+    }
+
+    /// The same store, giving up an upload that S3 stops taking after `limit` instead of
+    /// [`STALL_TIMEOUT`] (for tests).
+    pub fn with_stall_timeout(mut self, limit: Duration) -> Self {
+        self.stall_timeout = limit;
+        self
     }
 }
 
@@ -212,30 +229,47 @@ impl BlobStore for S3BlobStore {
         // Dropped with this future: if the caller gives up, the body then fails, and minio
         // aborts its multipart upload instead of leaving it unfinished.
         let (_caller_alive, caller_gone) = oneshot::channel::<()>();
+        let progress = Arc::new(Progress::new());
         let content = ObjectContent::new_from_stream(
             BodyGuard {
                 inner: body,
                 error: Arc::clone(&body_error),
                 caller_gone: Some(caller_gone),
+                progress: Arc::clone(&progress),
             },
             Size::Unknown,
         );
         let client = self.client.clone();
         let bucket = self.bucket.clone();
+        let stall_timeout = self.stall_timeout;
         // On its own task, so that a dropped caller cannot cut it off between two requests:
         // it runs on until minio has aborted (or, if the body had already ended, completed:
-        // then it is an orphan blob under a fresh key, which gc removes).
+        // then it is an orphan blob under a fresh key, which gc removes), or until S3 has
+        // taken nothing for the stall timeout (an unfinished multipart upload may then
+        // stay behind; see `remove_stale_uploads`).
         let upload = tokio::spawn(async move {
-            client
-                .put_object_content(&bucket, object, content)?
-                .part_size(Size::Known(PART_SIZE))
-                .build()
-                .send()
-                .await
+            let send = async {
+                client
+                    .put_object_content(&bucket, object, content)?
+                    .part_size(Size::Known(PART_SIZE))
+                    .build()
+                    .send()
+                    .await
+            };
+            tokio::select! {
+                done = send => Some(done),
+                () = progress.stalled(stall_timeout) => None,
+            }
         });
         let result = upload
             .await
-            .map_err(|e| BlobError::Backend(format!("S3 upload of {key} failed: {e}")))?;
+            .map_err(|e| BlobError::Backend(format!("S3 upload of {key} failed: {e}")))?
+            .ok_or_else(|| {
+                BlobError::Unavailable(format!(
+                    "S3 upload of {key}: the store took nothing for {} s",
+                    stall_timeout.as_secs()
+                ))
+            })?;
 
         // The body's own error wins over however minio reported it.
         let failed_body = body_error.lock().ok().and_then(|mut slot| slot.take());
@@ -411,6 +445,48 @@ struct BodyGuard {
     error: Arc<Mutex<Option<io::Error>>>,
     /// Resolves (with an error) when `put`'s future is dropped; `None` once it has.
     caller_gone: Option<oneshot::Receiver<()>>,
+    progress: Arc<Progress>,
+}
+
+/// When minio last took from the body, and whether it is waiting for the client's next
+/// piece (time that does not count against S3).
+struct Progress {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+    waiting_on_body: AtomicBool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            waiting_on_body: AtomicBool::new(false),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn polled(&self, waiting_on_body: bool) {
+        self.last.store(self.now(), Ordering::Relaxed);
+        self.waiting_on_body
+            .store(waiting_on_body, Ordering::Relaxed);
+    }
+
+    /// Returns once S3 has taken nothing for `limit` (never while the body itself waits).
+    async fn stalled(&self, limit: Duration) {
+        let limit_ms = limit.as_millis() as u64;
+        loop {
+            tokio::time::sleep((limit / 4).max(Duration::from_millis(50))).await;
+            let idle = self.now().saturating_sub(self.last.load(Ordering::Relaxed));
+            if !self.waiting_on_body.load(Ordering::Relaxed) && idle >= limit_ms {
+                return;
+            }
+        }
+    }
 }
 
 impl Stream for BodyGuard {
@@ -427,7 +503,9 @@ impl Stream for BodyGuard {
             }
         }
         loop {
-            match self.inner.as_mut().poll_next(cx) {
+            let next = self.inner.as_mut().poll_next(cx);
+            self.progress.polled(next.is_pending());
+            match next {
                 Poll::Ready(Some(Ok(piece))) if piece.is_empty() => continue,
                 Poll::Ready(Some(Err(e))) => {
                     let copy = io::Error::new(e.kind(), e.to_string());
