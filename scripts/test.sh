@@ -47,6 +47,7 @@ for f in server/tests/*.rs; do
     name=$(basename "$f" .rs)
     case "$name" in
     blob_store | repository | migrations | crash | pg_processes | upgrade_sessions | outage) ;; # backend-specific on their own
+    crash_loop | failpoints) ;; # below, on each backend
     process_hardening | connections | shared_limits) ;; # about the process, its sockets or Redis, not the backends
     *) http_suites+=(--test "$name") ;;
     esac
@@ -57,6 +58,16 @@ DBX_TEST_BLOBS=s3 cargo test -p dbx-server --quiet "${http_suites[@]}"
 
 echo "== HTTP suites: PostgreSQL + S3 (Garage)"
 DBX_TEST_DATABASE=postgres DBX_TEST_BLOBS=s3 cargo test -p dbx-server --quiet "${http_suites[@]}"
+
+echo "== crash loop: 20 rounds of SIGKILL under concurrent writers on each backend combination"
+for backend in sqlite-fs sqlite-s3 pg-s3; do
+    DBX_CRASH_ROUNDS=20 DBX_CRASH_BACKEND=$backend cargo test -p dbx-server --quiet --test crash_loop
+done
+
+echo "== failpoints: each database and blob call of the write paths fails in turn"
+cargo test -p dbx-server --features failpoints --quiet --test failpoints
+DBX_TEST_DATABASE=postgres DBX_TEST_BLOBS=s3 \
+    cargo test -p dbx-server --features failpoints --quiet --test failpoints
 
 echo "== WebDAV with stock clients (litmus, rclone) against a dbx-server process: SQLite + files"
 env -u DBX_DATABASE_URL -u DBX_BLOB_STORE scripts/webdav-test.sh

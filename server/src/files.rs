@@ -15,8 +15,9 @@ use futures_util::{Stream, StreamExt};
 
 use crate::changes::ChangeWaker;
 use crate::error::{AppError, AppResult};
+use crate::failpoints::{fail_blob, fail_db};
 use crate::metadata::{
-    Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition,
+    Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition, RepoError,
 };
 use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
@@ -159,6 +160,7 @@ impl Files {
 
     /// Refuses early what would fail at commit anyway, before any byte is read.
     async fn precheck(&self, user: &str, up: &Upload) -> AppResult<()> {
+        fail_db!("upload.precheck");
         if up.content_length.is_some_and(|n| n > self.max_upload_bytes) {
             return Err(AppError::PayloadTooLarge(self.max_upload_bytes));
         }
@@ -223,7 +225,7 @@ impl Files {
         let key = new_blob_key(user);
         let tally = Arc::new(Mutex::new(Tally::default()));
         let counted = counting_stream(body, tally.clone(), self.max_upload_bytes);
-        let put = self.blobs.put(&key, counted).await;
+        let put = self.put_blob(&key, counted).await;
         let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
         match put {
             Ok(_) => {}
@@ -269,7 +271,13 @@ impl Files {
                 Ok((out.entry, out.created))
             }
             Err(e) => {
-                self.discard(&key).await;
+                // A refusal rolled back, so nothing points to the blob. A backend failure
+                // may have come after the commit (a lost reply, a timed-out call that went
+                // on to commit): the blob then stays, and gc removes it only if no row
+                // points to it (DESIGN.md invariant 2).
+                if !matches!(e, RepoError::Backend(_) | RepoError::Unavailable(_)) {
+                    self.discard(&key).await;
+                }
                 Err(e.into())
             }
         }
@@ -292,11 +300,21 @@ impl Files {
         Ok((out.entry, out.created))
     }
 
+    async fn put_blob(&self, key: &str, body: ByteStream) -> Result<u64, BlobError> {
+        fail_blob!("upload.blob_put");
+        self.blobs.put(key, body).await
+    }
+
     /// Best effort: a blob nothing points to; gc removes it if this fails.
     async fn discard(&self, key: &str) {
-        if let Err(e) = self.blobs.delete(key).await {
+        if let Err(e) = self.delete_blob(key).await {
             tracing::warn!(key, error = %e, "could not remove an unused blob; gc will");
         }
+    }
+
+    async fn delete_blob(&self, key: &str) -> Result<(), BlobError> {
+        fail_blob!("upload.discard");
+        self.blobs.delete(key).await
     }
 
     /// Opens a file's content (or a range of it) for streaming.

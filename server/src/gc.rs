@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::RetentionArgs;
+use crate::failpoints::{fail_blob, fail_db};
 use crate::metadata::Db;
 use crate::storage::{BlobInfo, BlobStore};
 
@@ -56,6 +57,7 @@ pub async fn collect(
         .run(move |r| r.expire(versions_before, trash_before, dry_run))
         .await?;
     let cutoff = now - policy.grace;
+    fail_db!("gc.referenced");
     // Read after the purge committed: what it released is unreferenced here.
     let referenced: HashSet<String> = db
         .run(|r| r.referenced_blobs())
@@ -72,11 +74,13 @@ pub async fn collect(
             continue;
         }
         if !dry_run {
+            fail_blob!("gc.delete");
             blobs.delete(&blob.key).await?;
         }
         report.orphan_blobs += 1;
         report.orphan_bytes += blob.size;
     }
+    fail_blob!("gc.stale_uploads");
     report.stale_uploads = blobs.remove_stale_uploads(cutoff, dry_run).await?;
     Ok(report)
 }
@@ -85,6 +89,7 @@ pub async fn collect(
 /// else, in a bucket or folder shared with something else, are never swept or reported.
 async fn users_blobs(db: &Db, blobs: &dyn BlobStore) -> anyhow::Result<Vec<BlobInfo>> {
     let users: HashSet<String> = db.run(|r| r.user_ids()).await?.into_iter().collect();
+    fail_blob!("gc.list");
     let owner = |key: &str| {
         key.strip_prefix("user/")
             .and_then(|k| k.split_once('/'))

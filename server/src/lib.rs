@@ -7,6 +7,7 @@ pub mod changes;
 pub mod config;
 pub mod dav;
 pub mod error;
+mod failpoints;
 pub mod files;
 pub mod gc;
 pub mod http;

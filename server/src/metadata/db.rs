@@ -11,6 +11,7 @@ use std::time::Duration;
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 use super::{RepoError, RepoResult, Repository};
+use crate::failpoints::fail_db;
 
 #[derive(Clone)]
 pub struct Db {
@@ -28,6 +29,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&dyn Repository) -> RepoResult<T> + Send + 'static,
     {
+        fail_db!("db.run");
         let repo = self.repo.clone();
         let call = tokio::task::spawn_blocking(move || f(repo.as_ref()));
         match tokio::time::timeout(CALL_TIMEOUT, call).await {

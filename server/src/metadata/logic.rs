@@ -9,6 +9,7 @@ use dbx_shared::names::{check_path_bounds, join, name_key, NameError, MAX_DEPTH,
 
 use super::model::*;
 use super::{RepoError, RepoResult};
+use crate::failpoints::fail_db;
 
 /// The statements the shared rules need, run on one connection or transaction.
 pub(crate) trait Store {
@@ -169,7 +170,9 @@ fn new_folder(
         created_at: now,
         updated_at: now,
     };
+    fail_db!("folder.insert");
     s.insert_entry(&row)?;
+    fail_db!("folder.log");
     s.record_change(&row, ChangeOp::Create, now)?;
     Ok(row)
 }
@@ -281,8 +284,11 @@ pub(crate) fn put_file(
                 created_at: now,
                 updated_at: now,
             };
+            fail_db!("file.insert");
             s.insert_entry(&row)?;
+            fail_db!("file.version");
             s.insert_version(&row, now)?;
+            fail_db!("file.log");
             s.record_change(&row, ChangeOp::Create, now)?;
             Ok(PutOutcome {
                 entry: row,
@@ -351,7 +357,9 @@ pub(crate) fn delete_entry(
     }
     // The trailing slash keeps "/a" from taking "/ab" with it.
     let subtree = (kind == EntryKind::Folder).then(|| format!("{}/", name_key(&entry.path)));
+    fail_db!("delete.mark");
     s.mark_deleted(user_id, entry_id, subtree.as_deref(), now)?;
+    fail_db!("delete.log");
     s.record_change(&entry, ChangeOp::Delete, now)
 }
 
@@ -414,7 +422,9 @@ pub(crate) fn move_entry(
         updated_at: now,
         ..entry.clone()
     };
+    fail_db!("move.relocate");
     s.relocate(&moved, &entry.path, now)?;
+    fail_db!("move.log");
     s.record_move(&moved, &entry.path, now)?;
     Ok(moved)
 }
@@ -505,11 +515,15 @@ fn replace_content(
     now: DateTime<Utc>,
 ) -> RepoResult<EntryRow> {
     let old = current_content(&e)?;
+    fail_db!("content.update");
     s.update_content(&e.id, &new, now)?;
+    fail_db!("content.retire");
     s.retire_version(&e.id, old.version, now)?;
     e.content = Some(new);
     e.updated_at = now;
+    fail_db!("content.version");
     s.insert_version(&e, now)?;
+    fail_db!("content.log");
     s.record_change(&e, ChangeOp::Update, now)?;
     Ok(e)
 }
@@ -623,7 +637,9 @@ pub(crate) fn restore_trash(
             row.path = join(&path, rest);
         }
         row.updated_at = now;
+        fail_db!("trash_restore.undelete");
         s.undelete(&row, now)?;
+        fail_db!("trash_restore.log");
         s.record_change(&row, ChangeOp::Create, now)?;
         if row.id == old.id {
             restored = Some(row);
@@ -638,13 +654,17 @@ pub(crate) fn purge_trash(
     item_id: Option<&str>,
 ) -> RepoResult<u64> {
     match item_id {
-        Some(id) => match s.purge_item(user_id, id, None)? {
-            true => Ok(1),
-            false => Err(RepoError::NotFound("trash item")),
-        },
+        Some(id) => {
+            fail_db!("purge.item");
+            match s.purge_item(user_id, id, None)? {
+                true => Ok(1),
+                false => Err(RepoError::NotFound("trash item")),
+            }
+        }
         None => {
             let mut purged = 0;
             for id in s.trash_item_ids(user_id)? {
+                fail_db!("purge.item");
                 purged += u64::from(s.purge_item(user_id, &id, None)?);
             }
             Ok(purged)

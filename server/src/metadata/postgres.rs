@@ -26,6 +26,7 @@ use super::logic::{self, Store};
 use super::model::*;
 use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
+use crate::failpoints::fail_db;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
@@ -778,7 +779,9 @@ impl PgRepo {
             .start()
             .map_err(backend)?;
         let out = f(&mut tx)?;
+        fail_db!("db.commit");
         tx.commit().map_err(backend)?;
+        fail_db!("db.after_commit");
         Ok(out)
     }
 
@@ -1212,6 +1215,7 @@ impl Repository for PgRepo {
         } else {
             // A restore of one of these holds it FOR SHARE: this waits for it to commit,
             // and its new version then references the blob.
+            fail_db!("expire.versions");
             conn.execute("DELETE FROM file_versions WHERE replaced_at < $1", &[&vb])
                 .map_err(backend)?
         };
@@ -1231,6 +1235,7 @@ impl Repository for PgRepo {
             // Checked again under the user's lock: the item may have been restored since.
             let purged = dry_run
                 || self.write_as(&user, |tx| {
+                    fail_db!("expire.trash_item");
                     Pg(tx).purge_item(&user, &item, Some(trash_before))
                 })?;
             trash_items += u64::from(purged);

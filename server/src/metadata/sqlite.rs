@@ -15,6 +15,7 @@ use super::logic::{self, Store};
 use super::model::*;
 use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
+use crate::failpoints::fail_db;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
@@ -662,7 +663,9 @@ impl SqliteRepo {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         let out = f(&tx)?;
+        fail_db!("db.commit");
         tx.commit().map_err(backend)?;
+        fail_db!("db.after_commit");
         Ok(out)
     }
 }
@@ -1033,6 +1036,7 @@ impl Repository for SqliteRepo {
                 .map_err(backend)? as u64
         } else {
             self.write(|c| {
+                fail_db!("expire.versions");
                 c.execute(
                     "DELETE FROM file_versions WHERE replaced_at < ?1",
                     params![to_millis(versions_before)],
@@ -1058,7 +1062,10 @@ impl Repository for SqliteRepo {
         for (user, item) in items {
             // Checked again in the purge: the item may have been restored since.
             let purged = dry_run
-                || self.write(|c| Sqlite(c).purge_item(&user, &item, Some(trash_before)))?;
+                || self.write(|c| {
+                    fail_db!("expire.trash_item");
+                    Sqlite(c).purge_item(&user, &item, Some(trash_before))
+                })?;
             trash_items += u64::from(purged);
         }
         Ok(Expired {

@@ -4,6 +4,7 @@
 //! `DBX_TEST_DATABASE=postgres` the Postgres at `DBX_TEST_DATABASE_URL`.
 #![allow(dead_code)]
 
+pub mod invariants;
 pub mod outage;
 pub mod pg;
 pub mod process;
@@ -92,7 +93,8 @@ impl TestServer {
             .expect("check")
     }
 
-    async fn stores(&self) -> (Db, std::sync::Arc<dyn dbx_server::storage::BlobStore>) {
+    /// This server's database and blob store, opened a second time.
+    pub async fn stores(&self) -> (Db, std::sync::Arc<dyn dbx_server::storage::BlobStore>) {
         let url = self.args.store.database_url();
         let repo = tokio::task::spawn_blocking(move || open_repository(&url))
             .await

@@ -27,30 +27,41 @@ pub fn command(data: &Path) -> Command {
     cmd
 }
 
+/// Spawns a `serve` command and waits for its "listening on" line: the child and its base
+/// URL, or (the child killed) the line it printed instead.
+pub fn spawn_serving(mut cmd: Command) -> Result<(Child, String), String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn dbx-server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    match line.trim().strip_prefix("listening on ") {
+        Some(base) => Ok((child, base.to_string())),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(line)
+        }
+    }
+}
+
 impl ServerProcess {
     /// Starts `serve` with `extra` arguments and waits for its "listening on" line; stderr
     /// (the log) is piped when `capture_log`.
     pub fn start(data: &Path, extra: &[&str], capture_log: bool) -> ServerProcess {
-        let mut child = command(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut cmd = command(data);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
-            .stdout(Stdio::piped())
             .stderr(if capture_log {
                 Stdio::piped()
             } else {
                 Stdio::null()
-            })
-            .spawn()
-            .expect("spawn dbx-server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            });
+        let (child, addr) =
+            spawn_serving(cmd).unwrap_or_else(|line| panic!("unexpected first line {line:?}"));
         ServerProcess {
             child,
             base: addr,
