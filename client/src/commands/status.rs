@@ -39,17 +39,20 @@ pub async fn run(_ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let (ops, scan) = prepare(&state, &root, SETTLE).await?;
     let (mut up, mut down, mut other) = (Vec::new(), Vec::new(), Vec::new());
     for op in &ops {
+        let path = op.path().to_string();
         match op {
-            Op::Upload { path, .. } | Op::MkdirRemote { path } => up.push(path.as_str()),
-            Op::DeleteRemote { path, .. } | Op::DeleteRemoteFolder { path, .. } => {
-                up.push(path.as_str())
-            }
-            Op::Download { path, .. } | Op::MkdirLocal { path } => down.push(path.as_str()),
-            Op::DeleteLocal { path, .. } | Op::DeleteLocalFolder { path } => {
-                down.push(path.as_str())
-            }
+            Op::Upload { .. }
+            | Op::MkdirRemote { .. }
+            | Op::DeleteRemote { .. }
+            | Op::DeleteRemoteFolder { .. } => up.push(path),
+            Op::Download { .. }
+            | Op::MkdirLocal { .. }
+            | Op::DeleteLocal { .. }
+            | Op::DeleteLocalFolder { .. } => down.push(path),
+            Op::MoveRemote { from, .. } => up.push(format!("{from} -> {path} (move)")),
+            Op::MoveLocal { from, .. } => down.push(format!("{from} -> {path} (move)")),
             op if !op.is_change() => {}
-            op => other.push(op.path()),
+            _ => other.push(path),
         }
     }
     out(&format!("pending uploads:   {}", up.len()))?;

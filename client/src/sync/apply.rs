@@ -20,9 +20,9 @@ use anyhow::Context;
 use dbx_shared::api::{Entry, FileEntry};
 
 use super::delta::remote_meta;
-use super::http::{self, Deleted, Precondition};
+use super::http::{self, Deleted, Moved, Precondition};
 use super::planner::{conflict_name, FileMeta, Node, Op};
-use super::scan::{change_key, mtime_of, Ignore};
+use super::scan::{change_key, identity, mtime_of, Ignore};
 use super::state::{State, Table};
 use super::trash;
 use crate::api::Api;
@@ -123,6 +123,17 @@ impl Applier<'_> {
         Ok(true)
     }
 
+    /// The base node of the local folder `rel` with the server id `id`.
+    fn folder_node(&self, rel: &str, id: Option<String>) -> Node {
+        let ino = self
+            .local(rel)
+            .symlink_metadata()
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| identity(&m));
+        Node::Folder { id, ino }
+    }
+
     /// `real_dirs` for the folder holding `rel`.
     fn real_parent(&self, rel: &str) -> anyhow::Result<bool> {
         self.real_dirs(rel.rsplit_once('/').map_or("", |(d, _)| d))
@@ -149,18 +160,36 @@ impl Applier<'_> {
             Op::DeleteRemoteFolder { path, id } => {
                 self.delete_remote_folder(path, id.as_deref()).await
             }
-            Op::MkdirLocal { path } => {
+            Op::MkdirLocal { path, id } => {
                 if !self.real_dirs(path)? {
                     return skip("a file or symbolic link is in the way of the folder");
                 }
                 self.state
-                    .put(Table::Base, path, &Node::Folder { id: None })?;
+                    .put(Table::Base, path, &self.folder_node(path, id.clone()))?;
                 done(format!("created folder {path} here"))
             }
             Op::MkdirRemote { path } => {
                 let id = ensure_folder(self.api, &self.remote(path)).await?;
-                self.state.put(Table::Base, path, &Node::Folder { id })?;
+                self.state
+                    .put(Table::Base, path, &self.folder_node(path, id))?;
                 done(format!("created folder {path} on the server"))
+            }
+            Op::MoveLocal {
+                path,
+                from,
+                base,
+                local,
+            } => self.move_local(from, path, local, base),
+            Op::MoveRemote {
+                path,
+                from,
+                base,
+                id,
+                version,
+            } => self.move_remote(from, path, id, *version, base).await,
+            Op::MoveBase { path, from } => {
+                self.state.move_base(from, path)?;
+                Ok(Applied(None))
             }
             Op::Conflict {
                 path,
@@ -500,6 +529,88 @@ impl Applier<'_> {
                 Ok(Applied(None))
             }
             Deleted::Refused => skip("the folder is not empty on the server"),
+        }
+    }
+
+    /// The server moved `from` to `to`: one local rename, so files keep their inodes and
+    /// nothing is downloaded; the base follows. Only if `from` still is what the plan saw
+    /// and nothing is at `to` (a file is linked there first, which never replaces
+    /// anything, then unlinked from its old name).
+    fn move_local(
+        &self,
+        from: &str,
+        to: &str,
+        local: &Node,
+        base: &str,
+    ) -> anyhow::Result<Outcome> {
+        let (src, dest) = (self.local(from), self.local(to));
+        let still = match local {
+            Node::File(f) => self.local_is(from, Some(f)),
+            Node::Folder { ino, .. } => src
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_dir() && ino.as_ref().is_none_or(|i| *i == identity(&m))),
+        };
+        if !still {
+            return skip("changed since the scan");
+        }
+        if !self.real_parent(from)? || !self.real_parent(to)? {
+            return skip("a file or symbolic link is in the way of its folder");
+        }
+        // Only a name that differs in case on a file system that ignores case may be
+        // the entry itself.
+        let same_inode = match (src.symlink_metadata(), dest.symlink_metadata()) {
+            (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => false,
+            (Ok(a), Ok(b)) if identity(&a) == identity(&b) => true,
+            _ => return skip("something is in the way here"),
+        };
+        let renamed = if local.is_folder() || same_inode {
+            std::fs::rename(&src, &dest)
+        } else {
+            std::fs::hard_link(&src, &dest).and_then(|()| std::fs::remove_file(&src))
+        };
+        match renamed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return skip("something is in the way here")
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("renaming {} to {}", src.display(), dest.display()))
+            }
+        }
+        sync_dir(src.parent().unwrap_or(self.root));
+        sync_dir(dest.parent().unwrap_or(self.root));
+        self.state.move_base(base, to)?;
+        done(format!("moved {from} to {to} here"))
+    }
+
+    /// This device moved `from` to `to`: one server move (a file's with `If-Match`), the
+    /// base follows. A refused move changes nothing; the next pass plans again with what
+    /// the server has then (another device's edit moves along, a delete or a taken name
+    /// turns it into an upload at the new path).
+    async fn move_remote(
+        &self,
+        from: &str,
+        to: &str,
+        id: &str,
+        version: Option<i64>,
+        base: &str,
+    ) -> anyhow::Result<Outcome> {
+        let dir = |p: &str| p.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        let name = to.rsplit('/').next().unwrap_or(to);
+        let parent = if dir(from) == dir(to) {
+            None
+        } else if dir(to).is_empty() {
+            Some(ensure_folder(self.api, self.remote_root).await?)
+        } else {
+            Some(ensure_folder(self.api, &self.remote(&dir(to))).await?)
+        };
+        match http::move_entry(self.api, id, parent, name, version).await? {
+            Moved::Yes => {
+                self.state.move_base(base, to)?;
+                done(format!("moved {from} to {to} on the server"))
+            }
+            Moved::Refused(why) => skip(why),
         }
     }
 

@@ -97,12 +97,7 @@ fn apply(batch: &Batch<'_>, root: &str, change: &Change) -> anyhow::Result<()> {
         (ChangeOp::Delete, Entry::Folder(_)) => batch.remove_tree(rel),
         (ChangeOp::Delete, Entry::File(f)) if !rel.is_empty() => batch.remove_file(rel, &f.id),
         (_, _) if rel.is_empty() => Ok(()),
-        (_, Entry::Folder(f)) => batch.put(
-            rel,
-            &Node::Folder {
-                id: Some(f.id.clone()),
-            },
-        ),
+        (_, Entry::Folder(f)) => batch.put(rel, &Node::folder(Some(f.id.clone()))),
         (_, Entry::File(f)) => batch.put(rel, &Node::File(remote_meta(f))),
     }
 }

@@ -20,6 +20,7 @@ use super::delta;
 use super::guard::MassDeleteGuard;
 use super::planner::{plan, Node, Op, Snapshot};
 use super::scan::{scan, Ignore, Scan, SETTLE};
+use super::snapshot::at_or_below;
 use super::state::{State, Table};
 use super::trash;
 use crate::api::{Api, ClientError};
@@ -263,11 +264,26 @@ impl Engine {
         let ops: &[Op] = &ops;
         #[cfg(test)]
         let ops = &ops[..self.op_budget.map_or(ops.len(), |b| b.min(ops.len()))];
+        // The old and new paths of moves that did not happen: the ops planned below them
+        // assumed they would, and wait for the next pass.
+        let mut held: Vec<String> = Vec::new();
         for op in ops {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            match applier.apply(op).await {
+            let below = |p: &str| held.iter().find(|h| at_or_below(p, h)).cloned();
+            if let Some(h) = below(op.path()).or_else(|| op.moved_from().and_then(below)) {
+                report.skipped += 1;
+                lines.push(format!("skipped {}: waits for the move at {h}", op.path()));
+                continue;
+            }
+            let outcome = applier.apply(op).await;
+            if let (Some(from), false) =
+                (op.moved_from(), matches!(outcome, Ok(Outcome::Applied(_))))
+            {
+                held.extend([from.to_string(), op.path().to_string()]);
+            }
+            match outcome {
                 Ok(Outcome::Applied(line)) => {
                     if let Some(line) = line {
                         report.applied += 1;
@@ -345,7 +361,8 @@ pub async fn prepare(
 /// A local path, new or changed here, that the server spells differently (it matches
 /// names case-insensitively): syncing either would touch the other, so both are left
 /// alone until the user renames one. A path unchanged since the base is not one: the
-/// server renamed it, and the plan follows (the old spelling goes, the new one comes).
+/// server renamed it, and the plan follows; nor is one renamed here from the server's
+/// spelling (the same inode): the plan moves it on the server.
 fn case_collisions(scan: &mut Scan, remote: &Snapshot, base: &Snapshot) {
     use std::collections::HashMap;
     let by_key: HashMap<String, &String> = remote
@@ -364,7 +381,16 @@ fn case_collisions(scan: &mut Scan, remote: &Snapshot, base: &Snapshot) {
             continue;
         }
         if let Some(theirs) = by_key.get(&dbx_shared::names::name_key(p)) {
-            found.push((p.clone(), (*theirs).clone()));
+            // Renamed here from the server's spelling: a move, not a collision.
+            let gone_here = scan.snapshot.get(theirs.as_str()).is_none()
+                && !scan.skipped.contains(theirs.as_str())
+                && !scan.busy.contains(theirs.as_str());
+            let renamed = gone_here
+                && node.ino().is_some()
+                && base.get(theirs.as_str()).and_then(Node::ino) == node.ino();
+            if !renamed {
+                found.push((p.clone(), (*theirs).clone()));
+            }
         }
     }
     for (mine, theirs) in found {

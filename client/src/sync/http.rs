@@ -1,11 +1,11 @@
-//! The few API calls sync needs beyond `crate::api`: delta pages and long-poll, uploads and
-//! deletes with preconditions, and downloads into a temporary file whose hash the caller
+//! The few API calls sync needs beyond `crate::api`: delta pages and long-poll, uploads,
+//! deletes and moves with preconditions, and downloads into a temporary file whose hash the caller
 //! checks. All go through `Api::send`, so they share its refresh-on-401.
 
 use std::path::Path;
 
 use anyhow::Context;
-use dbx_shared::api::{DeltaReply, FileEntry, WaitReply};
+use dbx_shared::api::{DeltaReply, FileEntry, MoveRequest, WaitReply};
 use dbx_shared::ErrorCode;
 use reqwest::StatusCode;
 
@@ -100,6 +100,59 @@ pub async fn delete_file(api: &Api, id: &str, version: i64) -> ApiResult<Deleted
 pub async fn delete_empty_folder(api: &Api, id: &str) -> ApiResult<Deleted> {
     let url = api.url(&format!("/folders/{id}"));
     delete_checked(api, &url, &Precondition::None, &[("recursive", "false")]).await
+}
+
+/// What a conditional move found.
+#[derive(Debug, Clone)]
+pub enum Moved {
+    /// Moved now.
+    Yes,
+    /// Refused, nothing moved: the entry is gone (404), changed (412), or the new path is
+    /// taken or not allowed (409, 400); the reason.
+    Refused(String),
+}
+
+/// Moves the entry `id` into the folder `parent` (`None`: keep its folder;
+/// `Some(None)`: the root) under `name`, for a file only if it still is at `version`
+/// (`If-Match: "<id>:<version>"`).
+pub async fn move_entry(
+    api: &Api,
+    id: &str,
+    parent: Option<Option<String>>,
+    name: &str,
+    version: Option<i64>,
+) -> ApiResult<Moved> {
+    let url = api.url(&format!("/entries/{id}/move"));
+    let body = MoveRequest {
+        parent_id: parent,
+        name: Some(name.to_string()),
+    };
+    let pre = match version {
+        Some(version) => Precondition::Is {
+            id: id.to_string(),
+            version,
+        },
+        None => Precondition::None,
+    };
+    match api
+        .send(|| Ok(pre.apply(client().post(&url).json(&body))))
+        .await
+    {
+        Ok(_) => Ok(Moved::Yes),
+        Err(e) if e.is_not_found() => Ok(Moved::Refused("gone on the server".into())),
+        Err(e) if is_precondition_failed(&e) => {
+            Ok(Moved::Refused("changed on the server meanwhile".into()))
+        }
+        Err(e)
+            if matches!(
+                e.status(),
+                Some(StatusCode::CONFLICT | StatusCode::BAD_REQUEST)
+            ) =>
+        {
+            Ok(Moved::Refused(format!("the server refused the move: {e}")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the server refused a delta cursor because its history changed (410

@@ -5,7 +5,9 @@
 //! - `state`: the merge base, the server mirror and the cursor, in `.dbx/state.sqlite`.
 //! - `scan`: the local snapshot, with ignore patterns and files still being written.
 //! - `delta`, `http`: the server side: change log into the mirror, the calls sync needs;
-//!   `remote_moves`: server moves into the mirror (as delete plus create, for now).
+//!   `remote_moves`: server moves into the mirror.
+//! - `moves`: moves in a plan (a server move renames here, a rename here is one server
+//!   move).
 //! - `apply`, `engine`: applying ops with their checks; one pass.
 //! - `guard`: the mass-delete guard over a one-hour window.
 //! - `trash`: the local trash deleted and replaced files go to first.
@@ -16,6 +18,7 @@ pub mod delta;
 pub mod engine;
 pub mod guard;
 pub mod http;
+pub mod moves;
 pub mod planner;
 pub mod remote_moves;
 pub mod scan;

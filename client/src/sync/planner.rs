@@ -15,10 +15,14 @@
 //!   below it: those entries are kept, the unchanged rest is deleted;
 //! - files are deleted one by one, folders only once empty, deepest first;
 //! - a file where the other side now has a folder with new content moves aside to a
-//!   conflicted copy.
+//!   conflicted copy;
+//! - an entry moved on one side (the server's id at a new path, or the local inode at a
+//!   new path) is moved on the other side, one op for a whole folder, before anything
+//!   else; the rules above then apply at the new path (see `moves`).
 
 use std::collections::BTreeSet;
 
+use super::moves;
 pub use super::snapshot::{FileMeta, Node, RelPath, Snapshot};
 
 /// One step of a plan. Each names what the plan saw, so that the engine can refuse it
@@ -57,8 +61,10 @@ pub enum Op {
         path: RelPath,
         id: Option<String>,
     },
+    /// Make the local folder of the server's folder `id`.
     MkdirLocal {
         path: RelPath,
+        id: Option<String>,
     },
     MkdirRemote {
         path: RelPath,
@@ -90,6 +96,30 @@ pub enum Op {
     ForgetBase {
         path: RelPath,
     },
+    /// The server moved the entry to `path`: rename the local entry at `from` (still
+    /// `local`, a file as scanned or a folder), with everything below it; the base
+    /// follows from `base` (where it had the entry; `from` unless both sides moved it).
+    MoveLocal {
+        path: RelPath,
+        from: RelPath,
+        base: RelPath,
+        local: Node,
+    },
+    /// This device moved the entry to `path`: one server move of the entry `id` (at
+    /// `from` on the server; a file's at `version`, sent as `If-Match`), with everything
+    /// below it; the base follows from `base`.
+    MoveRemote {
+        path: RelPath,
+        from: RelPath,
+        base: RelPath,
+        id: String,
+        version: Option<i64>,
+    },
+    /// Both sides moved `from` to `path`: the base follows.
+    MoveBase {
+        path: RelPath,
+        from: RelPath,
+    },
 }
 
 impl Op {
@@ -101,19 +131,35 @@ impl Op {
             | Op::DeleteRemote { path, .. }
             | Op::DeleteLocalFolder { path }
             | Op::DeleteRemoteFolder { path, .. }
-            | Op::MkdirLocal { path }
+            | Op::MkdirLocal { path, .. }
             | Op::MkdirRemote { path }
             | Op::Conflict { path, .. }
             | Op::LocalFileAside { path, .. }
             | Op::RemoteFileAside { path, .. }
             | Op::RecordBase { path, .. }
-            | Op::ForgetBase { path } => path,
+            | Op::ForgetBase { path }
+            | Op::MoveLocal { path, .. }
+            | Op::MoveRemote { path, .. }
+            | Op::MoveBase { path, .. } => path,
+        }
+    }
+
+    /// For a move, where it moves from.
+    pub fn moved_from(&self) -> Option<&str> {
+        match self {
+            Op::MoveLocal { from, .. }
+            | Op::MoveRemote { from, .. }
+            | Op::MoveBase { from, .. } => Some(from),
+            _ => None,
         }
     }
 
     /// Whether the op changes either side (bookkeeping ops do not).
     pub fn is_change(&self) -> bool {
-        !matches!(self, Op::RecordBase { .. } | Op::ForgetBase { .. })
+        !matches!(
+            self,
+            Op::RecordBase { .. } | Op::ForgetBase { .. } | Op::MoveBase { .. }
+        )
     }
 
     /// The order ops run in: files make way first, then deletes (files, then folders
@@ -129,8 +175,10 @@ impl Op {
     }
 }
 
-/// Plans one pass. Ops come in the order they must run.
+/// Plans one pass. Ops come in the order they must run: moves first, in the order found.
 pub fn plan(local: &Snapshot, remote: &Snapshot, base: &Snapshot) -> Vec<Op> {
+    let moved = moves::detect(local, remote, base);
+    let (local, remote, base) = (&moved.local, &moved.remote, &moved.base);
     let paths: BTreeSet<&RelPath> = local
         .entries
         .keys()
@@ -144,6 +192,7 @@ pub fn plan(local: &Snapshot, remote: &Snapshot, base: &Snapshot) -> Vec<Op> {
             local,
             remote,
             base,
+            landed: &moved.landed,
         };
         sides.plan_path(&mut ops);
     }
@@ -156,7 +205,9 @@ pub fn plan(local: &Snapshot, remote: &Snapshot, base: &Snapshot) -> Vec<Op> {
         };
         key(a).cmp(&key(b)).then_with(|| a.path().cmp(b.path()))
     });
-    ops
+    let mut all = moved.ops;
+    all.extend(ops);
+    all
 }
 
 /// One path seen from the three snapshots.
@@ -165,6 +216,8 @@ struct Sides<'a> {
     local: &'a Snapshot,
     remote: &'a Snapshot,
     base: &'a Snapshot,
+    /// Where this plan's moves land.
+    landed: &'a [RelPath],
 }
 
 /// Same content: both absent, both folders, or files with the same hash.
@@ -178,7 +231,7 @@ fn same(a: Option<&Node>, b: Option<&Node>) -> bool {
 }
 
 /// The base to record when both sides hold `l` and `r` with the same content: the
-/// server's id and version with the local modification time.
+/// server's id and version with the local modification time and inode.
 fn merged(l: &Node, r: &Node) -> Node {
     match (l, r) {
         (Node::File(l), Node::File(r)) => Node::File(FileMeta {
@@ -186,11 +239,25 @@ fn merged(l: &Node, r: &Node) -> Node {
             ckey: l.ckey.clone(),
             ..r.clone()
         }),
+        (Node::Folder { ino, .. }, Node::Folder { id, .. }) => Node::Folder {
+            id: id.clone(),
+            ino: ino.clone(),
+        },
         _ => r.clone(),
     }
 }
 
 impl Sides<'_> {
+    /// The local folder for the server's folder at `path`.
+    fn mkdir_local(&self, path: RelPath) -> Op {
+        let id = self
+            .remote
+            .get(&path)
+            .and_then(Node::id)
+            .map(str::to_string);
+        Op::MkdirLocal { path, id }
+    }
+
     fn plan_path(&self, ops: &mut Vec<Op>) {
         let path = self.path.clone();
         let (l, r, b) = (
@@ -214,11 +281,15 @@ impl Sides<'_> {
         }
     }
 
-    /// Whether anything below the path changed on that side since the base: such
-    /// entries outlive a delete of the folder on the other side.
+    /// Whether anything below the path changed on that side since the base (a move
+    /// landing there counts): such entries outlive a delete of the folder on the other
+    /// side.
     fn changed_below(&self, side: &Snapshot) -> bool {
-        side.descendants(self.path)
-            .any(|(p, n)| !same(Some(n), self.base.get(p)))
+        let prefix = format!("{}/", self.path);
+        self.landed.iter().any(|to| to.starts_with(&prefix))
+            || side
+                .descendants(self.path)
+                .any(|(p, n)| !same(Some(n), self.base.get(p)))
     }
 
     /// Only the local side changed: make the server match it.
@@ -230,9 +301,9 @@ impl Sides<'_> {
                 path,
                 remote: rf.clone(),
             }),
-            (None, Some(Node::Folder { id })) => {
+            (None, Some(Node::Folder { id, .. })) => {
                 if self.changed_below(self.remote) {
-                    ops.push(Op::MkdirLocal { path });
+                    ops.push(self.mkdir_local(path));
                 } else {
                     ops.push(Op::DeleteRemoteFolder {
                         path,
@@ -258,13 +329,13 @@ impl Sides<'_> {
                 local: lf.clone(),
                 replaces: Some(rf.clone()),
             }),
-            (Some(Node::File(lf)), Some(Node::Folder { id })) => {
+            (Some(Node::File(lf)), Some(Node::Folder { id, .. })) => {
                 if self.changed_below(self.remote) {
                     ops.push(Op::LocalFileAside {
                         path: path.clone(),
                         local: lf.clone(),
                     });
-                    ops.push(Op::MkdirLocal { path });
+                    ops.push(self.mkdir_local(path));
                 } else {
                     ops.push(Op::DeleteRemoteFolder {
                         path: path.clone(),
@@ -304,13 +375,13 @@ impl Sides<'_> {
                     ops.push(Op::DeleteLocalFolder { path });
                 }
             }
-            (None, Some(Node::Folder { .. })) => ops.push(Op::MkdirLocal { path }),
+            (None, Some(Node::Folder { .. })) => ops.push(self.mkdir_local(path)),
             (Some(Node::File(lf)), Some(Node::Folder { .. })) => {
                 ops.push(Op::DeleteLocal {
                     path: path.clone(),
                     local: lf.clone(),
                 });
-                ops.push(Op::MkdirLocal { path });
+                ops.push(self.mkdir_local(path));
             }
             (None, Some(Node::File(rf))) => ops.push(Op::Download {
                 path,
@@ -367,7 +438,7 @@ impl Sides<'_> {
                 local: lf.clone(),
                 replaces: None,
             }),
-            (None, Some(Node::Folder { .. })) => ops.push(Op::MkdirLocal { path }),
+            (None, Some(Node::Folder { .. })) => ops.push(self.mkdir_local(path)),
             (Some(Node::Folder { .. }), None) => ops.push(Op::MkdirRemote { path }),
             (Some(Node::File(lf)), Some(Node::File(rf))) => ops.push(Op::Conflict {
                 path,
@@ -379,7 +450,7 @@ impl Sides<'_> {
                     path: path.clone(),
                     local: lf.clone(),
                 });
-                ops.push(Op::MkdirLocal { path });
+                ops.push(self.mkdir_local(path));
             }
             (Some(Node::Folder { .. }), Some(Node::File(rf))) => {
                 ops.push(Op::RemoteFileAside {

@@ -36,13 +36,11 @@ fn bf(hash: &str, version: i64) -> Node {
 }
 
 fn dir() -> Node {
-    Node::Folder { id: None }
+    Node::folder(None)
 }
 
 fn rdir(id: &str) -> Node {
-    Node::Folder {
-        id: Some(id.into()),
-    }
+    Node::folder(Some(id.into()))
 }
 
 fn snap(entries: &[(&str, Node)]) -> Snapshot {
@@ -57,22 +55,7 @@ fn snap(entries: &[(&str, Node)]) -> Snapshot {
 fn short(ops: &[Op]) -> Vec<String> {
     ops.iter()
         .map(|op| {
-            let verb = match op {
-                Op::Upload { replaces: None, .. } => "up-new",
-                Op::Upload { .. } => "up",
-                Op::Download { .. } => "down",
-                Op::DeleteLocal { .. } => "rm-local",
-                Op::DeleteRemote { .. } => "rm-remote",
-                Op::DeleteLocalFolder { .. } => "rmdir-local",
-                Op::DeleteRemoteFolder { .. } => "rmdir-remote",
-                Op::MkdirLocal { .. } => "mkdir-local",
-                Op::MkdirRemote { .. } => "mkdir-remote",
-                Op::Conflict { .. } => "conflict",
-                Op::LocalFileAside { .. } => "aside-local",
-                Op::RemoteFileAside { .. } => "aside-remote",
-                Op::RecordBase { .. } => "base",
-                Op::ForgetBase { .. } => "forget",
-            };
+            let verb = super::table::verb(op);
             format!("{verb} {}", op.path())
         })
         .collect()

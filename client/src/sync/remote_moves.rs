@@ -1,7 +1,8 @@
-//! Server moves in the mirror. Until sync applies them natively (one local rename), a
-//! move reaches the mirror as what it amounts to for the planner: the entry gone from
-//! its old path and present at its new one, a folder with its whole subtree, so the
-//! next plan deletes the old local copies and downloads the new paths.
+//! Server moves in the mirror: the entry (a folder with its whole subtree) leaves its old
+//! path and appears at its new one with the same ids, so the planner sees the base's ids
+//! at new paths and renames the local entries (see `moves`): nothing is downloaded again.
+//! A folder moved in from outside the synced folder is listed, its content is new here;
+//! one moved out is gone.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,7 @@ use super::state::Batch;
 use crate::api::Api;
 use crate::remote::{self, RemoteTree};
 
-/// Applies a `move` change: a delete of `from_path` plus a create of the entry, a folder
+/// Applies a `move` change: the entry leaves `from_path` for its new path, a folder
 /// carrying what the mirror has below it.
 pub fn apply(
     batch: &Batch<'_>,
@@ -35,12 +36,7 @@ pub fn apply(
             let Some(to) = to.filter(|t| !t.is_empty()) else {
                 return Ok(());
             };
-            batch.put(
-                to,
-                &Node::Folder {
-                    id: Some(f.id.clone()),
-                },
-            )?;
+            batch.put(to, &Node::folder(Some(f.id.clone())))?;
             if let Some(tree) = listed {
                 put_tree(batch, to, tree)?;
             }
@@ -93,12 +89,7 @@ fn put_tree(batch: &Batch<'_>, at: &str, tree: &RemoteTree) -> anyhow::Result<()
     let path = |rel: &[String]| format!("{at}/{}", rel.join("/"));
     for (rel, f) in &tree.folders {
         if names_ok(rel) {
-            batch.put(
-                &path(rel),
-                &Node::Folder {
-                    id: Some(f.id.clone()),
-                },
-            )?;
+            batch.put(&path(rel), &Node::folder(Some(f.id.clone())))?;
         }
     }
     for (rel, f) in &tree.files {

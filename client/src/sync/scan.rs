@@ -166,7 +166,13 @@ pub fn scan(
                 continue;
             }
             if meta.is_dir() {
-                out.snapshot.insert(rel.clone(), Node::Folder { id: None });
+                out.snapshot.insert(
+                    rel.clone(),
+                    Node::Folder {
+                        id: None,
+                        ino: Some(identity(&meta)),
+                    },
+                );
                 stack.push((rel, path));
                 continue;
             }
@@ -187,7 +193,7 @@ pub fn scan(
                 if !racy
                     && b.size == size
                     && b.mtime == Some(mtime)
-                    && b.ckey.as_ref() == Some(&ckey)
+                    && b.ckey.as_deref().is_some_and(|k| same_change_key(k, &ckey))
                 {
                     out.snapshot
                         .insert(rel, Node::File(local_meta(&b.hash, size, mtime, ckey)));
@@ -261,9 +267,23 @@ fn local_meta(hash: &str, size: u64, mtime: i64, ckey: String) -> FileMeta {
     }
 }
 
-/// The inode and change time: what `cp -p`, `rsync -a` and `tar -x` cannot set back.
+/// The inode, change time and device: what `cp -p`, `rsync -a` and `tar -x` cannot set
+/// back, and what follows a file through a rename (see `FileMeta::ino`).
 pub fn change_key(meta: &std::fs::Metadata) -> String {
-    format!("{}:{}", meta.ino(), ctime_of(meta))
+    format!("{}:{}:{}", meta.ino(), ctime_of(meta), meta.dev())
+}
+
+/// Whether a stored change key matches one read now. A key stored by an older client has
+/// no device: its inode and change time must match.
+fn same_change_key(stored: &str, now: &str) -> bool {
+    stored == now
+        || (stored.matches(':').count() == 1
+            && now.rsplit_once(':').is_some_and(|(head, _)| head == stored))
+}
+
+/// A file's or folder's `"<inode>:<device>"`, which a rename keeps.
+pub fn identity(meta: &std::fs::Metadata) -> String {
+    format!("{}:{}", meta.ino(), meta.dev())
 }
 
 fn ctime_of(meta: &std::fs::Metadata) -> i64 {
@@ -405,6 +425,27 @@ mod tests {
             s.snapshot.get("a.txt").and_then(Node::file).unwrap().hash,
             "from-base"
         );
+    }
+
+    #[test]
+    fn identities_follow_a_rename_and_old_change_keys_still_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "d/a.txt", "abc");
+        let ign = Ignore::load(root).unwrap();
+        let before = scan(root, &Snapshot::default(), &ign, Duration::ZERO).unwrap();
+        fs::rename(root.join("d"), root.join("e")).unwrap();
+        let after = scan(root, &Snapshot::default(), &ign, Duration::ZERO).unwrap();
+        let ino = |s: &Scan, p: &str| s.snapshot.get(p).and_then(Node::ino);
+        assert!(ino(&before, "d").is_some() && ino(&before, "d/a.txt").is_some());
+        assert_eq!(ino(&before, "d"), ino(&after, "e"));
+        assert_eq!(ino(&before, "d/a.txt"), ino(&after, "e/a.txt"));
+        assert_ne!(ino(&after, "e"), ino(&after, "e/a.txt"));
+        // A key stored by an older client (no device) matches on inode and change time.
+        assert!(same_change_key("12:345", "12:345:66"));
+        assert!(same_change_key("12:345:66", "12:345:66"));
+        assert!(!same_change_key("12:346", "12:345:66"));
+        assert!(!same_change_key("12:345:65", "12:345:66"));
     }
 
     #[test]

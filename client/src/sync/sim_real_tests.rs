@@ -1,9 +1,10 @@
 //! The seeded simulation on the real thing: 2–3 devices, each a real [`Engine`] (scan,
 //! planner, applier, state) on its own temporary folder, against a real dbx-server in this
 //! process (SQLite + files) reached through a proxy that injects faults. Each run: rounds
-//! of random user actions on the devices' folders (create, edit, append, delete, rename,
-//! folders made and removed, names that differ only in case or Unicode form, identical
-//! contents written on two devices) and passes that meet faults (a request whose
+//! of random user actions on the devices' folders (create, edit, append, delete, rename
+//! files and whole folders, folders made and removed, names that differ only in case or
+//! Unicode form, identical contents written on two devices), moves made on the server by
+//! another client (`dbx mv`), and passes that meet faults (a request whose
 //! connection drops before or after the server acted, a pass that stops between two ops
 //! as if the process died). Then fault-free passes until quiet, and the checks:
 //!
@@ -341,8 +342,33 @@ impl Device {
                     }
                 }
             }
+            // Rename a folder with everything in it, maybe into another folder.
+            70..=74 => {
+                const TO: &[&str] = &["m", "d/m", "g/n", "d", "g", "D", "d/e"];
+                // The first folder there is, from a random one on.
+                let first = rng.random_range(0..FOLDERS.len());
+                let Some(from) = (0..FOLDERS.len())
+                    .map(|i| FOLDERS[(first + i) % FOLDERS.len()])
+                    .find(|f| root.join(f).symlink_metadata().is_ok_and(|m| m.is_dir()))
+                else {
+                    return;
+                };
+                let to = TO[rng.random_range(0..TO.len())];
+                let (src, dest) = (root.join(from), root.join(to));
+                if to == from
+                    || to.starts_with(&format!("{from}/"))
+                    || !src.symlink_metadata().is_ok_and(|m| m.is_dir())
+                    || dest.symlink_metadata().is_ok()
+                    || !dest.parent().is_some_and(|d| d.is_dir())
+                {
+                    return;
+                }
+                if std::fs::rename(&src, &dest).is_ok() {
+                    trace(format!("  {} renames folder {from} to {to}", self.name));
+                }
+            }
             // Rename a file.
-            65..=74 => {
+            65..=69 => {
                 if let Some(rel) = pick_existing(rng) {
                     let to = FILES[rng.random_range(0..FILES.len())];
                     let dest = root.join(to);
@@ -379,6 +405,37 @@ impl Device {
             }
         }
     }
+}
+
+/// Another client moves an entry on the server (`dbx mv`): one of the names users pick, to
+/// another, its folders made as needed; refused moves (taken, gone, into itself) do
+/// nothing.
+async fn server_move(api: &Api, root: &RemotePath, rng: &mut StdRng) {
+    let names: Vec<&str> = FILES.iter().chain(FOLDERS).copied().collect();
+    let (from, to) = (
+        names[rng.random_range(0..names.len())],
+        names[rng.random_range(0..names.len())],
+    );
+    let at = |rel: &str| root.join_all(&rel.split('/').map(str::to_string).collect::<Vec<_>>());
+    let Ok(Some(e)) = api.entry_at(&at(from).to_string()).await else {
+        return;
+    };
+    let (dir, name) = match to.rsplit_once('/') {
+        Some((d, n)) => (at(d), n),
+        None => (root.clone(), to),
+    };
+    let Ok(parent) = crate::remote::ensure_folder(api, &dir).await else {
+        return;
+    };
+    let id = match &e {
+        Entry::File(f) => f.id.clone(),
+        Entry::Folder(f) => f.id.clone(),
+    };
+    let moved = api.move_entry(&id, parent.as_deref(), name).await;
+    trace(format!(
+        "  the server moves {from} to {to}: {}",
+        moved.is_ok()
+    ));
 }
 
 /// The server's files below `root`: path relative to it and content. Contents a device
@@ -464,6 +521,11 @@ async fn run(world: &World, seed: u64) -> RunResult {
             for _ in 0..rng.random_range(1..4) {
                 d.act(&mut rng, &mut ledger);
             }
+        }
+        // Sometimes another client moves something on the server.
+        if rng.random_bool(0.3) {
+            world.proxy.set(seed, 0.0);
+            server_move(&world.api, &remote, &mut rng).await;
         }
         // Sometimes two devices write the same content to the same new path.
         if rng.random_bool(0.2) {

@@ -1,6 +1,7 @@
-//! Randomized check of the planner: 2–3 simulated devices edit, delete and sync against a
-//! simulated server, their ops interleaved with each other and with new local edits in
-//! random order. At the end every device must hold the server's tree, and every version
+//! Randomized check of the planner: 2–3 simulated devices edit, delete, rename (files and
+//! whole folders, keeping their inodes) and sync against a simulated server, where
+//! another client also moves entries, their ops interleaved with each other and with new
+//! local edits in random order. At the end every device must hold the server's tree, and every version
 //! a user wrote and did not replace or delete themselves must still exist, at its path or
 //! as a conflicted copy.
 //!
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::super::snapshot::at_or_below as is_below;
 use super::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +46,15 @@ struct Server {
 struct Device {
     name: String,
     local: BTreeMap<String, LNode>,
+    /// The inode of each local entry: kept by edits in place and renames, new for
+    /// anything created (downloads land under a new inode).
+    inos: BTreeMap<String, u64>,
+    next_ino: u64,
     base: Snapshot,
     queue: Vec<Op>,
+    /// Old and new paths of moves that did not happen this pass (the engine holds the
+    /// ops below them).
+    held: Vec<String>,
     copies: u32,
 }
 
@@ -81,14 +90,24 @@ fn has_children<T>(tree: &BTreeMap<String, T>, path: &str) -> bool {
         .is_some()
 }
 
-fn local_meta(content: &str) -> FileMeta {
+fn local_meta(content: &str, ino: Option<u64>) -> FileMeta {
     FileMeta {
         hash: content.to_string(),
         size: content.len() as u64,
         id: None,
         version: None,
         mtime: Some(0),
-        ckey: None,
+        ckey: ino.map(|i| format!("{i}:0:1")),
+    }
+}
+
+/// Moves `from` and everything below it to `to` in a path-keyed map.
+fn move_keys<T>(tree: &mut BTreeMap<String, T>, from: &str, to: &str) {
+    let keys: Vec<String> = tree.keys().filter(|p| is_below(p, from)).cloned().collect();
+    for k in keys {
+        if let Some(v) = tree.remove(&k) {
+            tree.insert(format!("{to}{}", &k[from.len()..]), v);
+        }
     }
 }
 
@@ -102,9 +121,7 @@ impl Server {
         let mut s = Snapshot::default();
         for (p, n) in &self.tree {
             let node = match n {
-                SNode::Folder { id } => Node::Folder {
-                    id: Some(id.clone()),
-                },
+                SNode::Folder { id } => Node::folder(Some(id.clone())),
                 SNode::File {
                     id,
                     version,
@@ -171,6 +188,34 @@ impl Server {
         })
     }
 
+    /// `POST /entries/{id}/move` to `to`: false (nothing moved) if the id is gone, a
+    /// file's version is not `version` (412), `to` is taken (409) or below the entry
+    /// (400), or a file is in the way of its folders. Missing folders are made first, as
+    /// the client does before it moves.
+    fn move_entry(&mut self, id: &str, version: Option<i64>, to: &str) -> bool {
+        let Some((from, node)) = self.tree.iter().find(|(_, n)| match n {
+            SNode::Folder { id: x } | SNode::File { id: x, .. } => x == id,
+        }) else {
+            return false;
+        };
+        let from = from.clone();
+        if let (SNode::File { version: v, .. }, Some(want)) = (node, version) {
+            if *v != want {
+                return false;
+            }
+        }
+        if self.tree.contains_key(to) || is_below(to, &from) {
+            return false;
+        }
+        if let Some(p) = parent(to) {
+            if !self.mkdirs(p) {
+                return false;
+            }
+        }
+        move_keys(&mut self.tree, &from, to);
+        true
+    }
+
     fn file(&self, path: &str) -> Option<(String, i64, String)> {
         match self.tree.get(path) {
             Some(SNode::File {
@@ -187,13 +232,42 @@ impl Device {
     fn snapshot(&self) -> Snapshot {
         let mut s = Snapshot::default();
         for (p, n) in &self.local {
+            let ino = self.inos.get(p).copied();
             let node = match n {
-                LNode::Folder => Node::Folder { id: None },
-                LNode::File(c) => Node::File(local_meta(c)),
+                LNode::Folder => Node::Folder {
+                    id: None,
+                    ino: ino.map(|i| format!("{i}:1")),
+                },
+                LNode::File(c) => Node::File(local_meta(c, ino)),
             };
             s.insert(p.clone(), node);
         }
         s
+    }
+
+    /// Puts `node` at `path` as a new local entry (a new inode).
+    fn create(&mut self, path: &str, node: LNode) -> Option<LNode> {
+        self.next_ino += 1;
+        self.inos.insert(path.to_string(), self.next_ino);
+        self.local.insert(path.to_string(), node)
+    }
+
+    /// The local file's change key and the folder's inode, as the base records them.
+    fn ckey(&self, path: &str) -> Option<String> {
+        self.inos.get(path).map(|i| format!("{i}:0:1"))
+    }
+
+    fn folder_base(&self, path: &str) -> Node {
+        Node::Folder {
+            id: None,
+            ino: self.inos.get(path).map(|i| format!("{i}:1")),
+        }
+    }
+
+    /// A rename here: the entry and everything below it keep their inodes.
+    fn rename(&mut self, from: &str, to: &str) {
+        move_keys(&mut self.local, from, to);
+        move_keys(&mut self.inos, from, to);
     }
 
     fn local_file(&self, path: &str) -> Option<&str> {
@@ -210,7 +284,7 @@ impl Device {
                 Some(LNode::Folder) => {}
                 Some(LNode::File(_)) => return false,
                 None => {
-                    self.local.insert(p, LNode::Folder);
+                    self.create(&p, LNode::Folder);
                 }
             }
         }
@@ -230,7 +304,11 @@ impl Device {
         let copy = self.copy_name(path);
         self.local
             .insert(copy.clone(), LNode::File(content.clone()));
-        if let Some(meta) = server.put(&copy, &content) {
+        if let Some(ino) = self.inos.remove(path) {
+            self.inos.insert(copy.clone(), ino);
+        }
+        if let Some(mut meta) = server.put(&copy, &content) {
+            meta.ckey = self.ckey(&copy);
             self.base.insert(copy, Node::File(meta));
         }
     }
@@ -250,13 +328,15 @@ impl Device {
         {
             return;
         }
-        self.local.insert(path.to_string(), LNode::File(content));
+        self.create(path, LNode::File(content));
         let mut meta = remote.clone();
         meta.mtime = Some(0);
+        meta.ckey = self.ckey(path);
         self.base.insert(path.to_string(), Node::File(meta));
     }
 
-    fn apply(&mut self, server: &mut Server, op: Op) {
+    /// Applies `op`; false for a move that did not happen.
+    fn apply(&mut self, server: &mut Server, op: Op) -> bool {
         match op {
             Op::Upload {
                 path,
@@ -264,7 +344,7 @@ impl Device {
                 replaces,
             } => {
                 if self.local_file(&path) != Some(local.hash.as_str()) {
-                    return;
+                    return true;
                 }
                 match server.tree.get(&path).cloned() {
                     Some(SNode::Folder { .. }) => {}
@@ -284,7 +364,8 @@ impl Device {
                             };
                             self.base.insert(path, Node::File(meta));
                         } else if same_file {
-                            if let Some(meta) = server.put(&path, &local.hash) {
+                            if let Some(mut meta) = server.put(&path, &local.hash) {
+                                meta.ckey = local.ckey;
                                 self.base.insert(path, Node::File(meta));
                             }
                         } else {
@@ -304,7 +385,8 @@ impl Device {
                     }
                     // Deleted meanwhile (a 412 with If-Match): an edit beats a delete.
                     None => {
-                        if let Some(meta) = server.put(&path, &local.hash) {
+                        if let Some(mut meta) = server.put(&path, &local.hash) {
+                            meta.ckey = local.ckey;
                             self.base.insert(path, Node::File(meta));
                         }
                     }
@@ -360,19 +442,61 @@ impl Device {
                 }
                 _ => {}
             },
-            Op::MkdirLocal { path } => {
+            Op::MkdirLocal { path, id } => {
                 if self.local.get(&path) == Some(&LNode::Folder)
                     || (!self.local.contains_key(&path) && self.mkparents(&path))
                 {
-                    self.local.insert(path.clone(), LNode::Folder);
-                    self.base.insert(path, Node::Folder { id: None });
+                    if !self.local.contains_key(&path) {
+                        self.create(&path, LNode::Folder);
+                    }
+                    let mut node = self.folder_base(&path);
+                    if let Node::Folder { id: known, .. } = &mut node {
+                        *known = id;
+                    }
+                    self.base.insert(path, node);
                 }
             }
             Op::MkdirRemote { path } => {
                 if server.mkdirs(&path) {
-                    self.base.insert(path, Node::Folder { id: None });
+                    let mut node = self.folder_base(&path);
+                    if let (Node::Folder { id, .. }, Some(SNode::Folder { id: made })) =
+                        (&mut node, server.tree.get(&path))
+                    {
+                        *id = Some(made.clone());
+                    }
+                    self.base.insert(path, node);
                 }
             }
+            Op::MoveLocal {
+                path,
+                from,
+                base,
+                local,
+            } => {
+                let still = match (&local, self.local.get(&from)) {
+                    (Node::File(f), Some(LNode::File(c))) => *c == f.hash,
+                    (Node::Folder { .. }, Some(LNode::Folder)) => true,
+                    _ => false,
+                };
+                if !still || self.local.contains_key(&path) || !self.mkparents(&path) {
+                    return false;
+                }
+                self.rename(&from, &path);
+                self.base.move_tree(&base, &path);
+            }
+            Op::MoveRemote {
+                path,
+                base,
+                id,
+                version,
+                ..
+            } => {
+                if !server.move_entry(&id, version, &path) {
+                    return false;
+                }
+                self.base.move_tree(&base, &path);
+            }
+            Op::MoveBase { path, from } => self.base.move_tree(&from, &path),
             Op::Conflict {
                 path,
                 local,
@@ -390,16 +514,16 @@ impl Device {
             }
             Op::RemoteFileAside { path, remote } => {
                 let Some((id, v, content)) = server.file(&path) else {
-                    return;
+                    return true;
                 };
                 if Some(&id) != remote.id.as_ref() || Some(v) != remote.version {
-                    return;
+                    return true;
                 }
                 let copy = self.copy_name(&path);
                 if self.local.contains_key(&copy) || !self.mkparents(&copy) {
-                    return;
+                    return true;
                 }
-                self.local.insert(copy, LNode::File(content));
+                self.create(&copy, LNode::File(content));
                 server.tree.remove(&path);
                 self.base.remove(&path);
             }
@@ -408,6 +532,7 @@ impl Device {
                 self.base.remove(&path);
             }
         }
+        true
     }
 }
 
@@ -419,8 +544,11 @@ impl World {
             .map(|i| Device {
                 name: format!("dev{i}"),
                 local: BTreeMap::new(),
+                inos: BTreeMap::new(),
+                next_ino: 0,
                 base: Snapshot::default(),
                 queue: Vec::new(),
+                held: Vec::new(),
                 copies: 0,
             })
             .collect();
@@ -469,17 +597,22 @@ impl World {
                 format!("{dir}/{name}")
             }
         };
-        let actions = if self.kinds { 12 } else { 10 };
-        match self.rng.random_range(0..actions) {
+        match self.rng.random_range(0..15) {
+            10..=11 if !self.kinds => {}
             0..=3 => {
-                // Write a file (new, or over an old one).
+                // Write a file (new, or over an old one in place).
                 let dir = folders[self.rng.random_range(0..folders.len())].clone();
                 let path = at(&dir, format!("f{}.txt", self.rng.random_range(0..3)));
                 if self.devices[d].local.get(&path) == Some(&LNode::Folder) {
                     return;
                 }
                 let c = self.new_content(d);
-                if let Some(LNode::File(old)) = self.devices[d].local.insert(path, LNode::File(c)) {
+                let dev = &mut self.devices[d];
+                let old = match dev.local.get_mut(&path) {
+                    Some(slot) => Some(std::mem::replace(slot, LNode::File(c))),
+                    None => dev.create(&path, LNode::File(c)),
+                };
+                if let Some(LNode::File(old)) = old {
                     self.superseded.insert(old);
                 }
             }
@@ -500,7 +633,9 @@ impl World {
                 let dir = folders[self.rng.random_range(0..folders.len())].clone();
                 if dir.split('/').count() < 3 {
                     let path = at(&dir, format!("d{}", self.rng.random_range(0..2)));
-                    self.devices[d].local.entry(path).or_insert(LNode::Folder);
+                    if !self.devices[d].local.contains_key(&path) {
+                        self.devices[d].create(&path, LNode::Folder);
+                    }
                 }
             }
             9 if folders.len() > 1 => {
@@ -521,7 +656,7 @@ impl World {
             10 if !files.is_empty() => {
                 // A file becomes a folder of the same name.
                 let path = files[self.rng.random_range(0..files.len())].clone();
-                if let Some(LNode::File(old)) = self.devices[d].local.insert(path, LNode::Folder) {
+                if let Some(LNode::File(old)) = self.devices[d].create(&path, LNode::Folder) {
                     self.superseded.insert(old);
                 }
             }
@@ -539,7 +674,43 @@ impl World {
                     }
                 }
                 let c = self.new_content(d);
-                self.devices[d].local.insert(dir, LNode::File(c));
+                self.devices[d].create(&dir, LNode::File(c));
+            }
+            12..=13 => {
+                // Rename a file or a folder (with all it holds) to a free name, maybe in
+                // another folder.
+                let all: Vec<String> = self.devices[d].local.keys().cloned().collect();
+                if all.is_empty() {
+                    return;
+                }
+                let from = all[self.rng.random_range(0..all.len())].clone();
+                let dir = folders[self.rng.random_range(0..folders.len())].clone();
+                let to = at(&dir, format!("m{}", self.rng.random_range(0..3)));
+                let dev = &mut self.devices[d];
+                if is_below(&dir, &from) || dev.local.contains_key(&to) {
+                    return;
+                }
+                dev.rename(&from, &to);
+            }
+            14 => {
+                // Another client (`dbx mv`) moves something on the server.
+                let all: Vec<String> = self.server.tree.keys().cloned().collect();
+                if all.is_empty() {
+                    return;
+                }
+                let from = all[self.rng.random_range(0..all.len())].clone();
+                let to = format!("s{}", self.rng.random_range(0..3));
+                let to = match self.rng.random_range(0..2) {
+                    0 => to,
+                    _ => match parent(&from) {
+                        Some(p) => format!("{p}/{to}"),
+                        None => to,
+                    },
+                };
+                let id = match &self.server.tree[&from] {
+                    SNode::Folder { id } | SNode::File { id, .. } => id.clone(),
+                };
+                self.server.move_entry(&id, None, &to);
             }
             _ => {}
         }
@@ -554,15 +725,29 @@ impl World {
         let mut ops = plan(&dev.snapshot(), &remote, &dev.base);
         ops.reverse();
         dev.queue = ops;
+        dev.held.clear();
     }
 
     fn step(&mut self, d: usize) {
         let dev = &mut self.devices[d];
         if let Some(op) = dev.queue.pop() {
-            if std::env::var_os("DBX_SYNC_SIM_TRACE").is_some() {
+            let trace = std::env::var_os("DBX_SYNC_SIM_TRACE").is_some();
+            let held = |p: &str| dev.held.iter().any(|h| is_below(p, h));
+            if held(op.path()) || op.moved_from().is_some_and(held) {
+                if trace {
+                    eprintln!("{} holds {op:?}", dev.name);
+                }
+                return;
+            }
+            if trace {
                 eprintln!("{} applies {op:?}", dev.name);
             }
-            dev.apply(&mut self.server, op);
+            let moved = op
+                .moved_from()
+                .map(|from| [from.to_string(), op.path().to_string()]);
+            if !dev.apply(&mut self.server, op) {
+                dev.held.extend(moved.into_iter().flatten());
+            }
         }
     }
 

@@ -107,7 +107,7 @@ impl State {
             let kind: String = r.get(1)?;
             let id: Option<String> = r.get(2)?;
             let node = if kind == "folder" {
-                Node::Folder { id }
+                Node::Folder { id, ino: r.get(7)? }
             } else {
                 Node::File(FileMeta {
                     id,
@@ -136,6 +136,14 @@ impl State {
         let sql = format!("DELETE FROM {} WHERE path = ?1", table.name());
         self.conn.execute(&sql, [path])?;
         Ok(())
+    }
+
+    /// Moves the base rows of `from` and everything below it to `to` (a move applied on
+    /// one side: the base follows it), replacing whatever the base had there.
+    pub fn move_base(&self, from: &str, to: &str) -> anyhow::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        move_tree(&tx, Table::Base, from, to)?;
+        Ok(tx.commit()?)
     }
 
     /// Starts a transaction for a batch of mirror changes (one delta page).
@@ -232,34 +240,13 @@ impl Batch<'_> {
 
     /// Removes `path` and everything below it from the mirror.
     pub fn remove_tree(&self, path: &str) -> anyhow::Result<()> {
-        if path.is_empty() {
-            self.tx.execute("DELETE FROM remote", [])?;
-            return Ok(());
-        }
-        // '0' follows '/': the range is exactly the paths below `path`.
-        self.tx.execute(
-            "DELETE FROM remote WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
-            params![path, format!("{path}/"), format!("{path}0")],
-        )?;
-        Ok(())
+        remove_tree(&self.tx, Table::Remote, path)
     }
 
     /// Moves `from` and everything below it to `to` (neither empty, neither below the
     /// other: the server refuses such moves), replacing whatever the mirror had there.
     pub fn move_tree(&self, from: &str, to: &str) -> anyhow::Result<()> {
-        self.remove_tree(to)?;
-        self.tx.execute(
-            "UPDATE remote SET path = ?2 || substr(path, ?3) \
-             WHERE path = ?1 OR (path >= ?4 AND path < ?5)",
-            params![
-                from,
-                to,
-                from.chars().count() as i64 + 1,
-                format!("{from}/"),
-                format!("{from}0")
-            ],
-        )?;
-        Ok(())
+        move_tree(&self.tx, Table::Remote, from, to)
     }
 
     /// Removes the file at `path` if it is the one with `id`.
@@ -280,6 +267,47 @@ impl Batch<'_> {
     }
 }
 
+/// Removes `path` and everything below it from `table`.
+fn remove_tree(conn: &Connection, table: Table, path: &str) -> anyhow::Result<()> {
+    if path.is_empty() {
+        conn.execute(&format!("DELETE FROM {}", table.name()), [])?;
+        return Ok(());
+    }
+    // '0' follows '/': the range is exactly the paths below `path`.
+    conn.execute(
+        &format!(
+            "DELETE FROM {} WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+            table.name()
+        ),
+        params![path, format!("{path}/"), format!("{path}0")],
+    )?;
+    Ok(())
+}
+
+/// Moves `from` and everything below it to `to` in `table`, replacing what was there.
+fn move_tree(conn: &Connection, table: Table, from: &str, to: &str) -> anyhow::Result<()> {
+    use super::snapshot::at_or_below;
+    if from.is_empty() || to.is_empty() || at_or_below(to, from) || at_or_below(from, to) {
+        return Ok(());
+    }
+    remove_tree(conn, table, to)?;
+    conn.execute(
+        &format!(
+            "UPDATE {} SET path = ?2 || substr(path, ?3) \
+             WHERE path = ?1 OR (path >= ?4 AND path < ?5)",
+            table.name()
+        ),
+        params![
+            from,
+            to,
+            from.chars().count() as i64 + 1,
+            format!("{from}/"),
+            format!("{from}0")
+        ],
+    )?;
+    Ok(())
+}
+
 fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Result<()> {
     let sql = format!(
         "INSERT OR REPLACE INTO {} (path, kind, id, version, hash, size, mtime, ckey) \
@@ -287,7 +315,7 @@ fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Resu
         table.name()
     );
     match node {
-        Node::Folder { id } => conn.execute(
+        Node::Folder { id, ino } => conn.execute(
             &sql,
             params![
                 path,
@@ -297,7 +325,7 @@ fn put(conn: &Connection, table: Table, path: &str, node: &Node) -> anyhow::Resu
                 None::<String>,
                 None::<i64>,
                 None::<i64>,
-                None::<String>
+                ino
             ],
         )?,
         Node::File(f) => conn.execute(
@@ -343,17 +371,20 @@ mod tests {
     #[test]
     fn base_round_trips_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
+        let folder = Node::Folder {
+            id: None,
+            ino: Some("7:1".into()),
+        };
         {
             let st = State::open(dir.path()).unwrap();
             st.put(Table::Base, "a/b.txt", &file("h")).unwrap();
-            st.put(Table::Base, "a", &Node::Folder { id: None })
-                .unwrap();
+            st.put(Table::Base, "a", &folder).unwrap();
             st.set("cursor", "c1").unwrap();
         }
         let st = State::open_existing(dir.path()).unwrap().unwrap();
         let base = st.load(Table::Base).unwrap();
         assert_eq!(base.get("a/b.txt"), Some(&file("h")));
-        assert_eq!(base.get("a"), Some(&Node::Folder { id: None }));
+        assert_eq!(base.get("a"), Some(&folder));
         assert_eq!(st.get("cursor").unwrap().as_deref(), Some("c1"));
         st.delete(Table::Base, "a").unwrap();
         assert_eq!(st.load(Table::Base).unwrap().entries.len(), 1);
@@ -396,6 +427,24 @@ mod tests {
         let keys: Vec<_> = remote.entries.keys().map(String::as_str).collect();
         assert_eq!(keys, ["d0", "n", "n/x", "n/é/y"]);
         assert_eq!(remote.get("n/é/y"), Some(&file("d/é/y")));
+    }
+
+    #[test]
+    fn the_base_moves_a_subtree_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        for p in ["d", "d/x", "d/é/y", "d0", "n/old"] {
+            st.put(Table::Base, p, &file(p)).unwrap();
+        }
+        st.move_base("d", "n").unwrap();
+        // Below itself or onto itself: nothing moves.
+        st.move_base("n", "n/x/deeper").unwrap();
+        st.move_base("n/x", "n").unwrap();
+        let base = st.load(Table::Base).unwrap();
+        let keys: Vec<_> = base.entries.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["d0", "n", "n/x", "n/é/y"]);
+        assert_eq!(base.get("n/é/y"), Some(&file("d/é/y")));
+        assert!(st.load(Table::Remote).unwrap().entries.is_empty());
     }
 
     #[test]
