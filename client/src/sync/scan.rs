@@ -29,8 +29,15 @@ const BUILTIN: &[&str] = &["*.tmp", "~$*", ".~*", "*.swp", ".DS_Store", ".dbx-*.
 /// The file of extra patterns, at the root of the synced folder.
 pub const IGNORE_FILE: &str = ".dbxignore";
 
-/// How long a file must keep its size and time before it is uploaded.
-pub const SETTLE: Duration = Duration::from_millis(1000);
+/// How long a file must keep its size and time before it is uploaded. Long enough to see a
+/// write that lands in the same timestamp tick as the walk (the kernel's file times move
+/// in coarse ticks of a few milliseconds), short enough not to hold up propagation. A
+/// writer that pauses for longer gets its partial file uploaded and then the whole one,
+/// as the next pass sees a new size or time: never a torn file recorded as synced.
+pub const SETTLE: Duration = Duration::from_millis(250);
+
+/// More than one tick of the kernel's coarse file clock.
+const TICK: Duration = Duration::from_millis(20);
 
 /// Which relative paths are not synced.
 pub struct Ignore {
@@ -217,24 +224,19 @@ pub fn scan(
             }
         }
     }
-    settle_files(&mut out, fresh, first_look, settle);
+    settle_files(&mut out, fresh, settle);
     Ok(out)
 }
 
-/// The second look at recently changed files, about a second after the first.
-fn settle_files(
-    out: &mut Scan,
-    fresh: Vec<(RelPath, PathBuf, u64, i64)>,
-    first_look: SystemTime,
-    settle: Duration,
-) {
-    if fresh.is_empty() {
+/// The second look at recently changed files, once the newest of them has kept its time
+/// for `settle` (and at least a clock tick after it was read).
+fn settle_files(out: &mut Scan, fresh: Vec<(RelPath, PathBuf, u64, i64)>, settle: Duration) {
+    let Some(newest) = fresh.iter().map(|f| f.3).max() else {
         return;
-    }
-    let waited = first_look.elapsed().unwrap_or(settle);
-    if waited < settle {
-        std::thread::sleep(settle - waited);
-    }
+    };
+    let now = SystemTime::now();
+    let age = Duration::from_nanos(u64::try_from(nanos_since_epoch(now) - newest).unwrap_or(0));
+    std::thread::sleep(settle.saturating_sub(age).max(TICK.min(settle)));
     for (rel, path, size, mtime) in fresh {
         let now = path
             .symlink_metadata()
@@ -249,11 +251,13 @@ fn settle_files(
 
 /// Whether a file changed so shortly before the walk that it may still be written.
 fn recent(mtime: i64, first_look: SystemTime) -> bool {
-    let look = first_look
-        .duration_since(UNIX_EPOCH)
+    nanos_since_epoch(first_look) - mtime < 2 * SETTLE.as_nanos() as i64
+}
+
+fn nanos_since_epoch(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
-    look - mtime < 2 * SETTLE.as_nanos() as i64
+        .unwrap_or(0)
 }
 
 fn local_meta(hash: &str, size: u64, mtime: i64, ckey: String) -> FileMeta {

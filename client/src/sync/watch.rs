@@ -22,11 +22,14 @@ const RESCAN: Duration = Duration::from_secs(300);
 /// Without local events (watch limit reached), rescan this often instead.
 const RESCAN_UNWATCHED: Duration = Duration::from_secs(30);
 /// The next look when files were still being written.
-const RETRY: Duration = Duration::from_secs(3);
+const RETRY: Duration = Duration::from_secs(1);
 /// How long one long-poll waits on the server.
 const WAIT_S: u64 = 60;
 /// How long local events are gathered before a pass.
-const DEBOUNCE: Duration = Duration::from_millis(500);
+const DEBOUNCE: Duration = Duration::from_millis(100);
+/// After a wake-up, how long more wake-ups (a burst of events, the server's and ours) are
+/// gathered into the same pass.
+const GATHER: Duration = Duration::from_millis(50);
 
 /// Keeps syncing until a signal.
 pub async fn run(engine: &mut Engine) -> anyhow::Result<()> {
@@ -93,9 +96,9 @@ pub async fn run(engine: &mut Engine) -> anyhow::Result<()> {
         if stop.load(Ordering::SeqCst) {
             break Ok(());
         }
-        // Wait for a reason to run again, then let a burst of events settle.
+        // Wait for a reason to run again, then let a burst of wake-ups gather.
         let _ = tokio::time::timeout(next, rx.recv()).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(GATHER).await;
         while rx.try_recv().is_ok() {}
     };
     waiter.abort();
