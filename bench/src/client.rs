@@ -1,5 +1,6 @@
 //! Phases that run the real `dbx` client: a big file and many small files pushed and
-//! pulled, and propagation between two `dbx sync --watch` daemons.
+//! pulled, and propagation between two `dbx sync --watch` daemons (changed files, and a
+//! renamed folder).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -327,7 +328,13 @@ struct Daemon {
 }
 
 impl Daemon {
-    async fn start(dbx: &Dbx, name: &str, dir: &Path, config: &Path) -> Result<Daemon> {
+    async fn start(
+        dbx: &Dbx,
+        name: &str,
+        dir: &Path,
+        config: &Path,
+        remote: &str,
+    ) -> Result<Daemon> {
         let log = dbx.log(&format!("sync-{name}"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -338,7 +345,7 @@ impl Daemon {
         cmd.arg("sync")
             .arg(dir)
             .arg("--remote")
-            .arg("/bench-sync")
+            .arg(remote)
             .arg("--watch");
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("DBX_") {
@@ -423,8 +430,8 @@ pub async fn propagation(dbx: &Dbx, api: &Api, changes: usize, seed: u64) -> Res
     // The synced remote folder; a 409 (already there) is fine.
     let _ = api.create_folder(None, "bench-sync").await;
 
-    let mut a = Daemon::start(dbx, "a", &dir_a, &cfg_a).await?;
-    let mut b = Daemon::start(dbx, "b", &dir_b, &cfg_b).await?;
+    let mut a = Daemon::start(dbx, "a", &dir_a, &cfg_a, "/bench-sync").await?;
+    let mut b = Daemon::start(dbx, "b", &dir_b, &cfg_b, "/bench-sync").await?;
     let result =
         measure_propagation(dbx, &mut a, &mut b, &dir_a, &dir_b, &staging, changes, seed).await;
     a.stop().await;
@@ -505,5 +512,128 @@ async fn measure_propagation(
         p95_s: percentile(&took, 0.95),
         max_s: max(&took),
         gave_up,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenameReport {
+    pub files: usize,
+    /// From the rename in one folder until the other shows every file at the new path
+    /// and nothing at the old one.
+    pub took_s: Option<f64>,
+    /// Whether the other folder's files kept their inodes (renamed, not downloaded).
+    pub same_files: bool,
+    /// Set when the phase stopped early.
+    pub gave_up: Option<String>,
+}
+
+/// How long a folder rename may take to appear before the phase gives up.
+const RENAME_LIMIT: Duration = Duration::from_secs(60);
+/// How long the daemons may take to pass the folder before it is renamed.
+const RENAME_SETUP_LIMIT: Duration = Duration::from_secs(600);
+
+/// Inodes of the files directly in `dir`, by name.
+fn inodes(dir: &Path) -> Vec<(OsString, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out: Vec<(OsString, u64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name(), e.metadata().ok()?.ino())))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls until `done` holds; the time it took, or `None` after `limit`.
+async fn wait_until(
+    since: Instant,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+) -> Option<Duration> {
+    loop {
+        if done() {
+            return Some(since.elapsed());
+        }
+        if since.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Two daemons on two folders of the same user; a folder of `files` small files made in
+/// one reaches the other, then is renamed there: the time until the other folder shows
+/// the rename.
+pub async fn folder_rename(dbx: &Dbx, api: &Api, files: usize, seed: u64) -> Result<RenameReport> {
+    let (dir_a, dir_b) = (dbx.work.join("rename-a"), dbx.work.join("rename-b"));
+    let (cfg_a, cfg_b) = (
+        dbx.work.join("config-rename-a"),
+        dbx.work.join("config-rename-b"),
+    );
+    let mut rng = Prng::new(seed);
+    let album = dir_a.join("album");
+    std::fs::create_dir_all(&album)?;
+    std::fs::create_dir_all(&dir_b)?;
+    for i in 0..files {
+        let content = format!("photo {i} {:016x}\n", rng.next_u64());
+        std::fs::write(album.join(format!("p{i:05}.txt")), content)?;
+    }
+    dbx.login(&cfg_a).await?;
+    dbx.login(&cfg_b).await?;
+    let _ = api.create_folder(None, "bench-rename").await;
+
+    let mut a = Daemon::start(dbx, "rename-a", &dir_a, &cfg_a, "/bench-rename").await?;
+    let mut b = Daemon::start(dbx, "rename-b", &dir_b, &cfg_b, "/bench-rename").await?;
+    let result = measure_rename(dbx, &mut a, &mut b, &dir_a, &dir_b, files).await;
+    a.stop().await;
+    b.stop().await;
+    result
+}
+
+async fn measure_rename(
+    dbx: &Dbx,
+    a: &mut Daemon,
+    b: &mut Daemon,
+    dir_a: &Path,
+    dir_b: &Path,
+    files: usize,
+) -> Result<RenameReport> {
+    let (old, new) = (dir_b.join("album"), dir_b.join("album-renamed"));
+    let arrived = wait_until(Instant::now(), RENAME_SETUP_LIMIT, || {
+        count_files(&old) == files
+    })
+    .await;
+    if a.exited() || b.exited() {
+        bail!(
+            "a dbx sync --watch daemon exited: {}",
+            tail(&dbx.log("sync-rename-a"), 2)
+        );
+    }
+    if arrived.is_none() {
+        bail!(
+            "the folder of {files} files did not reach the second folder within {} s (log: {})",
+            RENAME_SETUP_LIMIT.as_secs(),
+            tail(&dbx.log("sync-rename-b"), 2)
+        );
+    }
+    // Both daemons idle before the rename.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = inodes(&old);
+    std::fs::rename(dir_a.join("album"), dir_a.join("album-renamed"))?;
+    let took = wait_until(Instant::now(), RENAME_LIMIT, || {
+        !old.exists() && count_files(&new) == files
+    })
+    .await;
+    Ok(RenameReport {
+        files,
+        took_s: took.map(|d| d.as_secs_f64()),
+        same_files: took.is_some() && inodes(&new) == before,
+        gave_up: took.is_none().then(|| {
+            format!(
+                "the rename did not reach the other folder within {} s",
+                RENAME_LIMIT.as_secs()
+            )
+        }),
     })
 }

@@ -86,6 +86,9 @@ enum Phase {
     Sync,
     /// The big file and many small files through WebDAV, against the API.
     Webdav,
+    /// A folder of 1,000 files renamed in one `dbx sync --watch` folder: until the other
+    /// shows it.
+    Rename,
 }
 
 /// Benchmarks of dbx-server and the dbx client (see scripts/bench.sh).
@@ -196,6 +199,7 @@ fn plan(args: &Args, part_size: u64) -> Plan {
         file_size: 4096,
         sync_changes: args.sync_changes.unwrap_or(if q { 10 } else { 50 }).max(1),
         webdav_files: if q { 200 } else { 1000 },
+        rename_files: if q { 200 } else { 1000 },
         server_log_level: std::env::var("RUST_LOG").unwrap_or_else(|_| "info (default)".into()),
     }
 }
@@ -503,6 +507,7 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
         dbx_files: pending(ctx, Phase::Files),
         sync: pending(ctx, Phase::Sync),
         webdav: pending(ctx, Phase::Webdav),
+        rename: pending(ctx, Phase::Rename),
         elapsed_s: 0.0,
     };
     let dir = ctx.work.join(name.id());
@@ -553,8 +558,9 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
     // Phase 3: many files, and sync, on one more server.
     let want_files = ctx.args.wants(Phase::Files);
     let want_sync = ctx.args.wants(Phase::Sync);
-    let client_phases =
-        (want_files && ctx.client.transfer.is_ok()) || (want_sync && ctx.client.sync.is_ok());
+    let want_rename = ctx.args.wants(Phase::Rename);
+    let client_phases = (want_files && ctx.client.transfer.is_ok())
+        || ((want_sync || want_rename) && ctx.client.sync.is_ok());
     let started = if client_phases {
         servers.fresh(false).await.map(Some)
     } else {
@@ -567,7 +573,10 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
                 rep.dbx_files = Outcome::Failed(why.clone());
             }
             if want_sync {
-                rep.sync = Outcome::Failed(why);
+                rep.sync = Outcome::Failed(why.clone());
+            }
+            if want_rename {
+                rep.rename = Outcome::Failed(why);
             }
         }
         Ok(running) => {
@@ -592,6 +601,21 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
                     (Ok(()), Some(dbx), Some((_, api))) => {
                         progress!("sync propagation, {} changes", ctx.plan.sync_changes);
                         client::propagation(dbx, api, ctx.plan.sync_changes, fresh_seed())
+                            .await
+                            .into()
+                    }
+                    _ => not_run(),
+                };
+            }
+            if want_rename {
+                rep.rename = match (&ctx.client.sync, &dbx, &running) {
+                    (Err(why), _, _) => Outcome::NotAvailable(why.clone()),
+                    (Ok(()), Some(dbx), Some((_, api))) => {
+                        progress!(
+                            "sync of a renamed folder of {} files",
+                            ctx.plan.rename_files
+                        );
+                        client::folder_rename(dbx, api, ctx.plan.rename_files, fresh_seed())
                             .await
                             .into()
                     }
