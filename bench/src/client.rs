@@ -402,15 +402,10 @@ async fn wait_for(
     since: Instant,
     limit: Duration,
 ) -> Option<Duration> {
-    loop {
-        if std::fs::read(path).is_ok_and(|c| c == content) {
-            return Some(since.elapsed());
-        }
-        if since.elapsed() >= limit {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until(since, limit, || {
+        std::fs::read(path).is_ok_and(|c| c == content)
+    })
+    .await
 }
 
 /// Two daemons on two folders and two config dirs of the same user; `changes` files written
