@@ -48,7 +48,7 @@ for f in server/tests/*.rs; do
     case "$name" in
     blob_store | repository | migrations | crash | pg_processes | upgrade_sessions | outage) ;; # backend-specific on their own
     crash_loop | failpoints) ;; # below, on each backend
-    process_hardening | connections | shared_limits) ;; # about the process, its sockets or Redis, not the backends
+    process_hardening | connections | shared_limits | openapi) ;; # about the process, its sockets, Redis or the document, not the backends
     *) http_suites+=(--test "$name") ;;
     esac
 done

@@ -33,6 +33,8 @@ pub enum Command {
     /// Manage accounts (for servers with closed registration).
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at /api/v1/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]

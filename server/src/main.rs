@@ -94,6 +94,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("added {} ({})", user.email, user.id);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Openapi => {
+            print!("{}", dbx_server::http::openapi::document());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(store) => {
             let db = open_db(&store).await?;
             let blobs = open_blobs(&store).await?;

@@ -8,9 +8,13 @@ pub const API_BASE: &str = "/api/v1";
 
 /// A folder as listings, delta and metadata calls return it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FolderEntry {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub name: String,
+    /// The folder it is in; null for the root.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = "uuid"))]
     pub parent_id: Option<String>,
     pub path: String,
     #[serde(with = "crate::time")]
@@ -21,14 +25,22 @@ pub struct FolderEntry {
 
 /// A file as listings, delta and metadata calls return it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileEntry {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub name: String,
+    /// The folder it is in; null for the root.
+    #[cfg_attr(feature = "openapi", schema(required = true, format = "uuid"))]
     pub parent_id: Option<String>,
     pub path: String,
     pub size: u64,
     pub mime_type: String,
+    /// The Dropbox content hash: SHA-256 over the SHA-256 digests of each 4 MiB block.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{64}$"))]
     pub content_hash: String,
+    /// Starts at 1 and grows by one with each new content.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub version: i64,
     #[serde(with = "crate::time")]
     pub created_at: DateTime<Utc>,
@@ -38,6 +50,7 @@ pub struct FileEntry {
 
 /// A folder or a file, told apart by `"type"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Entry {
     Folder(FolderEntry),
@@ -79,7 +92,9 @@ impl Entry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub email: String,
     #[serde(with = "crate::time")]
@@ -87,23 +102,27 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credentials {
     pub email: String,
     pub password: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterReply {
     pub user: User,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// Reply of login and refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenReply {
     pub access_token: String,
     pub token_type: String,
@@ -113,7 +132,9 @@ pub struct TokenReply {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeReply {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub email: String,
     #[serde(with = "crate::time")]
@@ -122,22 +143,28 @@ pub struct MeReply {
     /// The cap on `usage_bytes`; `None` (JSON null) when the server sets none. Older
     /// servers leave it out, which reads as none.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateFolderRequest {
     pub parent_id: Option<String>,
     pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListReply {
     pub entries: Vec<Entry>,
+    /// Pass as `after` for the following page; null on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateShareRequest {
     pub file_id: String,
     #[serde(
@@ -147,12 +174,15 @@ pub struct CreateShareRequest {
     )]
     pub expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub max_downloads: Option<u64>,
 }
 
 /// A share link. `token` and `url` are present only in the reply that created it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Share {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -160,7 +190,9 @@ pub struct Share {
     pub url: Option<String>,
     pub file_id: String,
     #[serde(with = "crate::time::option")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at: Option<DateTime<Utc>>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub max_downloads: Option<u64>,
     pub download_count: u64,
     pub disabled: bool,
@@ -169,12 +201,14 @@ pub struct Share {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShareList {
     pub shares: Vec<Share>,
 }
 
 /// One content a file has had, as `GET /files/{id}/versions` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileVersion {
     pub version: i64,
     pub size: u64,
@@ -184,18 +218,21 @@ pub struct FileVersion {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionList {
     /// Newest first; the current version included.
     pub versions: Vec<FileVersion>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestoreVersionRequest {
     pub version: i64,
 }
 
 /// Whether an entry is a file or a folder, where a reply names it in `"type"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EntryType {
     Folder,
@@ -205,7 +242,9 @@ pub enum EntryType {
 /// A deleted file or folder, as `GET /trash` lists it. A folder deleted as a whole is one
 /// item, and its `size` counts the files deleted with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrashItem {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: EntryType,
@@ -217,9 +256,12 @@ pub struct TrashItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrashList {
     /// Newest deletion first.
     pub entries: Vec<TrashItem>,
+    /// Pass as `after` for the following page; null on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next: Option<String>,
 }
 
@@ -229,6 +271,7 @@ pub struct TrashList {
 pub type RestoreTrashRequest = MoveRequest;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateAppPasswordRequest {
     pub name: String,
 }
@@ -236,7 +279,9 @@ pub struct CreateAppPasswordRequest {
 /// An app password, for WebDAV and other HTTP Basic clients. `password` is present only
 /// in the reply that created it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppPassword {
+    #[cfg_attr(feature = "openapi", schema(format = "uuid"))]
     pub id: String,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,11 +291,13 @@ pub struct AppPassword {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppPasswordList {
     pub app_passwords: Vec<AppPassword>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeOp {
     Create,
@@ -261,6 +308,7 @@ pub enum ChangeOp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub op: ChangeOp,
     /// For a move: where the entry was before.
@@ -272,12 +320,14 @@ pub struct Change {
 /// Body of `POST /entries/{id}/move`: at least one field. `parent_id` absent keeps the
 /// folder, `null` is the root; `name` absent keeps the name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MoveRequest {
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub parent_id: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -294,6 +344,7 @@ where
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeltaReply {
     pub entries: Vec<Change>,
     pub cursor: String,
@@ -301,11 +352,13 @@ pub struct DeltaReply {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CursorReply {
     pub cursor: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitReply {
     pub changes: bool,
 }

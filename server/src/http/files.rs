@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use dbx_shared::api::{Entry, FileEntry};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
@@ -10,6 +12,10 @@ use warp::Filter;
 
 use super::content::serve_file;
 use super::moves::version_tag;
+use super::openapi::{
+    BadRequest, Binary, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded,
+    RangeNotSatisfiable,
+};
 use super::{get_or_head, query, reply, user, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
@@ -128,6 +134,38 @@ fn declared_mime(headers: &HeaderMap) -> AppResult<Option<String>> {
     Ok((plausible && !form).then(|| v.to_string()))
 }
 
+/// Upload a file: a new file, or a new version of the file at that place.
+///
+/// The body is streamed to the blob store. Name the file by `path` (missing parent
+/// folders are made) or by `parent_id` and `name`. A failed or cut upload changes nothing.
+#[utoipa::path(
+    put,
+    path = "/api/v1/files/content",
+    operation_id = "upload_file",
+    tag = "files",
+    params(
+        ("path" = Option<String>, Query, description = "`/a/b.txt`: where the file goes, from the root"),
+        ("parent_id" = Option<String>, Query, description = "With `name`: the folder's id (`root` or empty: the root)"),
+        ("name" = Option<String>, Query, description = "With `parent_id`: the file's name"),
+        ("If-Match" = Option<String>, Header, description = "`\"<file id>:<version>\"` or `\"<version>\"`: 412 unless the current file is that one at that version; `*`: a file must exist"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, 412 if a file exists there"),
+        ("X-Content-Hash" = Option<String>, Header, pattern = "^[0-9a-fA-F]{64}$", description = "The content hash of the body: 422 and nothing changes if the bytes differ"),
+    ),
+    request_body(content = inline(Binary), content_type = "application/octet-stream",
+        description = "The file's bytes; the Content-Type (any) is stored as its `mime_type`, else guessed from the name"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new version of an existing file", body = FileEntry),
+        (status = 201, description = "A new file", body = FileEntry),
+        (status = 400, response = BadRequest),
+        (status = 404, description = "No such parent folder", body = ErrorBody),
+        (status = 409, description = "A folder has that name, or a file stands where a folder of the path would be", body = ErrorBody),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The bytes do not match X-Content-Hash; nothing changed", body = ErrorBody),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
 async fn upload<S, B>(
     files: Arc<Files>,
     user: String,
@@ -168,11 +206,53 @@ where
     Ok(reply::json(status, &entry.to_api()))
 }
 
+/// A file's metadata.
+#[utoipa::path(
+    get,
+    path = "/api/v1/files/{id}",
+    operation_id = "get_file",
+    tag = "files",
+    params(("id" = String, Path, description = "The file's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The file", body = FileEntry),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn meta(id: String, files: Arc<Files>, user: String) -> AppResult<Response> {
     let file = files.entry(&user, &id, EntryKind::File).await?;
     Ok(reply::json(StatusCode::OK, &file.to_api()))
 }
 
+/// Download a file's current content, whole or one range.
+#[utoipa::path(
+    get,
+    path = "/api/v1/files/{id}/content",
+    operation_id = "download_file",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The file's id"),
+        ("Range" = Option<String>, Header, description = "One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`; others are ignored"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bytes", content_type = "*/*", body = inline(Binary), headers(
+            ("Content-Type" = String, description = "The file's `mime_type`"),
+            ("ETag" = String, description = "The content hash, quoted"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (RFC 6266, `filename*` per RFC 5987)"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("X-Content-Type-Options" = String, description = "`nosniff`"),
+            ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+            ("Cross-Origin-Resource-Policy" = String, description = "`same-origin`"),
+        )),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary), headers(
+            ("Content-Range" = String, description = "`bytes a-b/size`"),
+            ("ETag" = String, description = "The content hash, quoted"),
+        )),
+        (status = 404, response = NotFound),
+        (status = 416, response = RangeNotSatisfiable),
+    ),
+)]
 async fn download(
     id: String,
     head: bool,
@@ -184,6 +264,24 @@ async fn download(
     serve_file(&files, &file, &headers, head).await
 }
 
+/// Delete a file (to the trash).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/files/{id}",
+    operation_id = "delete_file",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The file's id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<file id>:<version>\"` or `\"<version>\"`: 412 and nothing deleted unless the file is that one at that version"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+    ),
+)]
 async fn delete(
     id: String,
     files: Arc<Files>,
@@ -206,6 +304,20 @@ async fn delete(
     Ok(reply::no_content())
 }
 
+/// The entry at a path.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries",
+    operation_id = "get_entry_by_path",
+    tag = "files",
+    params(("path" = String, Query, description = "`/a/b.txt`, from the root; `/` is no entry (404)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The file or folder at that path", body = Entry),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn by_path(
     files: Arc<Files>,
     user: String,

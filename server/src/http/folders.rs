@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dbx_shared::api::CreateFolderRequest;
+use dbx_shared::api::{CreateFolderRequest, FolderEntry, ListReply};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
+use super::openapi::{BadRequest, Conflict, NotFound};
 use super::{json_body, query, reply, user, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
@@ -69,6 +71,20 @@ pub fn limit_param(q: &HashMap<String, String>, default: usize, max: usize) -> A
     }
 }
 
+/// Make a folder.
+#[utoipa::path(
+    post,
+    path = "/api/v1/folders",
+    operation_id = "create_folder",
+    tag = "folders",
+    request_body = CreateFolderRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The folder", body = FolderEntry),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 async fn create(files: Arc<Files>, user: String, body: CreateFolderRequest) -> AppResult<Response> {
     let folder = files
         .create_folder(&user, folder_id(body.parent_id), &body.name)
@@ -76,6 +92,26 @@ async fn create(files: Arc<Files>, user: String, body: CreateFolderRequest) -> A
     Ok(reply::json(StatusCode::CREATED, &folder.to_api()))
 }
 
+/// List a folder: folders first, then files, each by name, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/folders/{id}/children",
+    operation_id = "list_folder",
+    tag = "folders",
+    params(
+        ("id" = String, Path, description = "The folder's id, or `root`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000,
+            description = "Entries per page, 1 to 10,000 (default 1,000)"),
+        ("after" = Option<String>, Query,
+            description = "The `next` of the previous page"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the folder's entries", body = ListReply),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn children(
     id: String,
     files: Arc<Files>,
@@ -94,12 +130,45 @@ async fn children(
     Ok(reply::json(StatusCode::OK, &page))
 }
 
+/// A folder's metadata.
+#[utoipa::path(
+    get,
+    path = "/api/v1/folders/{id}",
+    operation_id = "get_folder",
+    tag = "folders",
+    params(("id" = String, Path, description = "The folder's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The folder", body = FolderEntry),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn get(id: String, files: Arc<Files>, user: String) -> AppResult<Response> {
     let folder = files.entry(&user, &id, EntryKind::Folder).await?;
     Ok(reply::json(StatusCode::OK, &folder.to_api()))
 }
 
+/// Delete a folder and everything below it (to the trash).
+///
 /// `?recursive=false` deletes only an empty folder; without it the whole subtree goes.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/folders/{id}",
+    operation_id = "delete_folder",
+    tag = "folders",
+    params(
+        ("id" = String, Path, description = "The folder's id"),
+        ("recursive" = Option<bool>, Query,
+            description = "`false`: delete only an empty folder (409 otherwise); default `true`"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`recursive=false` and the folder is not empty", body = ErrorBody),
+    ),
+)]
 async fn delete(
     id: String,
     files: Arc<Files>,

@@ -11,6 +11,7 @@ mod files;
 mod folders;
 pub mod listener;
 mod moves;
+pub mod openapi;
 pub mod reply;
 mod share_page;
 mod shares;
@@ -167,7 +168,9 @@ pub fn routes(s: &Services) -> BoxedFilter<(Response,)> {
         .and(warp::get().or(warp::head()).unify())
         .map(|| reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"})));
     let api = warp::path!("api" / "v1" / ..).and(
-        auth::routes(&s.auth, &s.files, &s.proxies)
+        openapi::routes()
+            .or(auth::routes(&s.auth, &s.files, &s.proxies))
+            .unify()
             .or(folders::routes(&s.auth, &s.files))
             .unify()
             .or(files::routes(&s.auth, &s.files))

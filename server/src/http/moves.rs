@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use dbx_shared::api::MoveRequest;
+use dbx_shared::api::{Entry, MoveRequest};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
 use super::files::header;
+use super::openapi::{Conflict, PreconditionFailed};
 use super::{json_body, reply, user, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
@@ -27,6 +29,29 @@ pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> 
         .boxed()
 }
 
+/// Move or rename a file or folder.
+///
+/// The entry keeps its id, version, content and share links; a folder moves with its
+/// subtree. At least one of `parent_id` and `name`. Nothing is ever overwritten.
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/{id}/move",
+    operation_id = "move_entry",
+    tag = "files",
+    params(
+        ("id" = String, Path, description = "The file's or folder's id"),
+        ("If-Match" = Option<String>, Header, description = "A file's `\"<file id>:<version>\"` or `\"<version>\"`: 412 unless it is at that version (a version on a folder is 412)"),
+    ),
+    request_body = MoveRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The entry at its new place", body = Entry),
+        (status = 400, description = "Neither field, a bad name, a folder into its own subtree, or a path past the bounds", body = ErrorBody),
+        (status = 404, description = "No such entry, or no such target folder", body = ErrorBody),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+    ),
+)]
 async fn move_entry(
     id: String,
     files: Arc<Files>,

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use dbx_shared::api::{CreateShareRequest, ShareList};
+use dbx_shared::api::{CreateShareRequest, Share, ShareList};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
@@ -12,6 +13,7 @@ use warp::Filter;
 
 use super::client_addr::TrustedProxies;
 use super::content::{isolate, parse_range, serve_file};
+use super::openapi::{Binary, NotFound, RangeNotSatisfiable};
 use super::{client_ip, get_or_head, json_body, query, reply, share_page, user, with};
 use crate::auth::Auth;
 use crate::error::AppResult;
@@ -72,6 +74,19 @@ pub fn public_routes(
         .boxed()
 }
 
+/// Make a share link to a file; the token is shown only in this reply.
+#[utoipa::path(
+    post,
+    path = "/api/v1/shares",
+    operation_id = "create_share",
+    tag = "shares",
+    request_body = CreateShareRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The link, with its `token` and `url`", body = Share),
+        (status = 404, description = "No such file", body = ErrorBody),
+    ),
+)]
 async fn create(
     shares: Arc<Shares>,
     user: String,
@@ -81,16 +96,83 @@ async fn create(
     Ok(reply::json(StatusCode::CREATED, &share))
 }
 
+/// The caller's own share links (without tokens).
+#[utoipa::path(
+    get,
+    path = "/api/v1/shares",
+    operation_id = "list_shares",
+    tag = "shares",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The links", body = ShareList)),
+)]
 async fn list(shares: Arc<Shares>, user: String) -> AppResult<Response> {
     let shares = shares.list(&user).await?;
     Ok(reply::json(StatusCode::OK, &ShareList { shares }))
 }
 
+/// Revoke a share link at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/shares/{id}",
+    operation_id = "revoke_share",
+    tag = "shares",
+    params(("id" = String, Path, description = "The link's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn revoke(id: String, shares: Arc<Shares>, user: String) -> AppResult<Response> {
     shares.revoke(&user, &id).await?;
     Ok(reply::no_content())
 }
 
+/// A share link, without auth: the file's bytes, or a page about it for a browser.
+///
+/// A `GET` whose `Accept` prefers `text/html`, without `Range` and without `dl=1`, gets a
+/// small HTML page (name, size, type, expiry, a download button) and uses no download;
+/// every other request gets the bytes as a download. Unusable links answer JSON errors,
+/// or HTML pages to a browser.
+#[utoipa::path(
+    get,
+    path = "/s/{token}",
+    operation_id = "open_share_link",
+    tag = "shares",
+    params(
+        ("token" = String, Path, description = "The link's token"),
+        ("dl" = Option<String>, Query, description = "`1`: the bytes, also for a browser"),
+        ("Range" = Option<String>, Header, description = "One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
+        ("Accept" = Option<String>, Header, description = "Preferring `text/html` asks for the page"),
+    ),
+    responses(
+        (status = 200, description = "The bytes as a download, or the page", content(
+            (inline(Binary) = "*/*"),
+            (String = "text/html"),
+        ), headers(
+            ("Content-Disposition" = String, description = "`attachment` with the file's name (downloads)"),
+            ("ETag" = String, description = "The content hash, quoted (downloads)"),
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("Referrer-Policy" = String, description = "`no-referrer`"),
+        )),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary), headers(
+            ("Content-Range" = String, description = "`bytes a-b/size`"),
+        )),
+        (status = 404, description = "Unknown or revoked link, or the file was deleted", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 410, description = "The link expired or is out of downloads", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 416, response = RangeNotSatisfiable),
+        (status = 429, description = "Too many unknown tokens from this address", content(
+            (ErrorBody = "application/json"),
+            (String = "text/html"),
+        ), headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ),
+)]
 async fn download(
     token: String,
     head: bool,

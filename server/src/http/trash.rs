@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dbx_shared::api::RestoreTrashRequest;
+use dbx_shared::api::{Entry, RestoreTrashRequest, TrashList};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
 use super::folders::limit_param;
+use super::openapi::{BadRequest, Conflict, NotFound, QuotaExceeded};
 use super::{optional_json_body, query, reply, user, with};
 use crate::auth::Auth;
 use crate::error::AppResult;
@@ -48,6 +50,22 @@ pub fn routes(auth: &Arc<Auth>, trash: &Arc<Trash>) -> BoxedFilter<(Response,)> 
         .boxed()
 }
 
+/// The trash, newest deletion first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trash",
+    operation_id = "list_trash",
+    tag = "trash",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Items per page, 1 to 10,000 (default 1,000)"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the trash", body = TrashList),
+        (status = 400, response = BadRequest),
+    ),
+)]
 async fn list(trash: Arc<Trash>, user: String, q: HashMap<String, String>) -> AppResult<Response> {
     let limit = limit_param(&q, 1000, 10_000)?;
     let page = trash
@@ -56,6 +74,26 @@ async fn list(trash: Arc<Trash>, user: String, q: HashMap<String, String>) -> Ap
     Ok(reply::json(StatusCode::OK, &page))
 }
 
+/// Restore a trash item, with everything deleted with it.
+///
+/// By default at its old path (missing parent folders are made again); `parent_id` and
+/// `name` put it elsewhere. The body may be empty.
+#[utoipa::path(
+    post,
+    path = "/api/v1/trash/{id}/restore",
+    operation_id = "restore_trash_item",
+    tag = "trash",
+    params(("id" = String, Path, description = "The trash item's id (the entry's)")),
+    request_body(content = Option<RestoreTrashRequest>, content_type = "application/json",
+        description = "Where to restore it; empty or `{}`: its old place"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The restored entry", body = Entry),
+        (status = 404, description = "No such trash item, or no such target folder", body = ErrorBody),
+        (status = 409, response = Conflict),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
 async fn restore(
     id: String,
     trash: Arc<Trash>,
@@ -66,11 +104,33 @@ async fn restore(
     Ok(reply::json(StatusCode::OK, &entry.to_api()))
 }
 
+/// Purge a trash item for good.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/trash/{id}",
+    operation_id = "purge_trash_item",
+    tag = "trash",
+    params(("id" = String, Path, description = "The trash item's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Purged"),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn purge_one(id: String, trash: Arc<Trash>, user: String) -> AppResult<Response> {
     trash.purge(&user, Some(id)).await?;
     Ok(reply::no_content())
 }
 
+/// Empty the caller's trash.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/trash",
+    operation_id = "empty_trash",
+    tag = "trash",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Emptied")),
+)]
 async fn purge_all(trash: Arc<Trash>, user: String) -> AppResult<Response> {
     trash.purge(&user, None).await?;
     Ok(reply::no_content())

@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use dbx_shared::api::{RestoreVersionRequest, VersionList};
+use dbx_shared::api::{FileEntry, RestoreVersionRequest, VersionList};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
 use super::content::serve_file;
+use super::openapi::{Binary, NotFound, QuotaExceeded, RangeNotSatisfiable};
 use super::{get_or_head, json_body, reply, user, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
@@ -47,6 +49,19 @@ pub fn routes(
         .boxed()
 }
 
+/// A file's versions, newest first, the current one included.
+#[utoipa::path(
+    get,
+    path = "/api/v1/files/{id}/versions",
+    operation_id = "list_versions",
+    tag = "versions",
+    params(("id" = String, Path, description = "The file's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The versions", body = VersionList),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn list(id: String, versions: Arc<Versions>, user: String) -> AppResult<Response> {
     let versions = versions.list(&user, &id).await?;
     let body = VersionList {
@@ -55,6 +70,31 @@ async fn list(id: String, versions: Arc<Versions>, user: String) -> AppResult<Re
     Ok(reply::json(StatusCode::OK, &body))
 }
 
+/// Download a version's content, whole or one range, as for the current content.
+#[utoipa::path(
+    get,
+    path = "/api/v1/files/{id}/versions/{version}/content",
+    operation_id = "download_version",
+    tag = "versions",
+    params(
+        ("id" = String, Path, description = "The file's id"),
+        ("version" = i64, Path, description = "The version number"),
+        ("Range" = Option<String>, Header, description = "One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bytes", content_type = "*/*", body = inline(Binary), headers(
+            ("ETag" = String, description = "The version's content hash, quoted"),
+            ("Content-Disposition" = String, description = "`attachment` with the file's name"),
+        )),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = inline(Binary), headers(
+            ("Content-Range" = String, description = "`bytes a-b/size`"),
+        )),
+        (status = 400, description = "The version is not a number", body = ErrorBody),
+        (status = 404, description = "No such file or version (or it expired)", body = ErrorBody),
+        (status = 416, response = RangeNotSatisfiable),
+    ),
+)]
 async fn download(
     id: String,
     version: String,
@@ -71,6 +111,21 @@ async fn download(
     serve_file(&files, &file, &headers, head).await
 }
 
+/// Make a version the current content again, as a new version.
+#[utoipa::path(
+    post,
+    path = "/api/v1/files/{id}/restore",
+    operation_id = "restore_version",
+    tag = "versions",
+    params(("id" = String, Path, description = "The file's id")),
+    request_body = RestoreVersionRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The file, at its new version", body = FileEntry),
+        (status = 404, description = "No such file or version", body = ErrorBody),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
 async fn restore(
     id: String,
     versions: Arc<Versions>,
