@@ -41,6 +41,9 @@ cargo test --workspace --quiet
 echo "== the share page in headless Chromium"
 scripts/share-page-test.sh
 
+echo "== the OpenAPI document: validated, and schemathesis against a dbx-server process"
+scripts/openapi-test.sh
+
 # The HTTP suites again on the real alternatives of DESIGN.md.
 http_suites=()
 for f in server/tests/*.rs; do

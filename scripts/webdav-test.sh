@@ -50,17 +50,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A server of our own on a free port; it prints its address when ready.
-RUST_LOG=warn "$server_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
-    >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-for _ in $(seq 1 100); do
-    grep -q "listening on" "$work/server.out" 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || die "the server did not start: $(cat "$work/server.log")"
-    sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/server.out")
-[ -n "$base" ] || die "the server did not say where it listens"
+# A server of our own on a free port, on the backends of the environment.
+source scripts/lib/own-server.sh
+start_own_server "$server_bin" "$work"
 
 export DBX_CONFIG_DIR="$work/config" DBX_SERVER="$base"
 email="webdav-$(date +%s)@example.com"
