@@ -159,7 +159,7 @@ impl Files {
     }
 
     /// Refuses early what would fail at commit anyway, before any byte is read.
-    async fn precheck(&self, user: &str, up: &Upload) -> AppResult<()> {
+    pub(crate) async fn precheck(&self, user: &str, up: &Upload) -> AppResult<()> {
         fail_db!("upload.precheck");
         if up.content_length.is_some_and(|n| n > self.max_upload_bytes) {
             return Err(AppError::PayloadTooLarge(self.max_upload_bytes));
@@ -240,6 +240,22 @@ impl Files {
             Err(e) => return Err(e.into()),
         }
         let hash = tally.hasher.finalize();
+        self.commit_blob(user, up, key, tally.size, hash).await
+    }
+
+    /// Commits the durable blob at `key` (`size` bytes with content hash `hash`) as the
+    /// file's new version, as every upload does: the declared hash is checked, the
+    /// preconditions and the quota hold, the change is logged. Content the account already
+    /// holds is kept once: the file then points to that blob and this one is removed, as
+    /// it is when the commit is refused. Returns the entry and whether the file is new.
+    pub async fn commit_blob(
+        &self,
+        user: &str,
+        up: Upload,
+        key: String,
+        size: u64,
+        hash: String,
+    ) -> AppResult<(EntryRow, bool)> {
         if up
             .expected_hash
             .as_ref()
@@ -252,11 +268,12 @@ impl Files {
         let write = FileWrite {
             target: up.target,
             blob_key: key.clone(),
-            size: tally.size,
+            size,
             mime_type,
             content_hash: hash,
             if_match: up.if_match,
             quota_bytes: self.quota_bytes,
+            dedup: true,
         };
         let u = user.to_string();
         match self
@@ -266,6 +283,15 @@ impl Files {
         {
             Ok(out) => {
                 self.waker.notify(user);
+                if out
+                    .entry
+                    .content
+                    .as_ref()
+                    .is_some_and(|c| c.blob_key != key)
+                {
+                    // The account held this content already: its blob serves both.
+                    self.discard(&key).await;
+                }
                 // The replaced version's blob stays until gc's grace period has passed,
                 // so downloads already streaming it finish.
                 Ok((out.entry, out.created))
@@ -281,6 +307,35 @@ impl Files {
                 Err(e.into())
             }
         }
+    }
+
+    /// Makes a file at `target` from content this account already holds (`by-hash`),
+    /// without its bytes: `NotFound` when it holds no content with that hash and size.
+    pub async fn create_from_hash(
+        &self,
+        user: &str,
+        target: FileTarget,
+        hash: String,
+        size: u64,
+        if_match: Option<IfMatch>,
+    ) -> AppResult<(EntryRow, bool)> {
+        let write = FileWrite {
+            mime_type: guess_mime(&target),
+            target,
+            blob_key: String::new(),
+            size,
+            content_hash: hash.to_ascii_lowercase(),
+            if_match,
+            quota_bytes: self.quota_bytes,
+            dedup: true,
+        };
+        let u = user.to_string();
+        let out = self
+            .db
+            .run(move |r| r.put_file(&u, &write, Utc::now()))
+            .await?;
+        self.waker.notify(user);
+        Ok((out.entry, out.created))
     }
 
     /// Makes a file at `target` with the content of the file `source_id`, sharing its

@@ -14,7 +14,9 @@ use dbx_server::metadata::postgres::PgRepo;
 use dbx_server::metadata::sqlite::SqliteRepo;
 use dbx_server::metadata::{
     AppPasswordRow, DeleteCheck, EntryKind, FileTarget, FileWrite, MoveTo, NewShare, Repository,
+    UploadLease, UploadRow,
 };
+use dbx_server::storage::Staged;
 use dbx_shared::api::ChangeOp;
 use dbx_shared::names::parse_path;
 
@@ -29,6 +31,8 @@ const SQLITE_0004: &str = include_str!("../../migrations/sqlite/0004_database_id
 const POSTGRES_0004: &str = include_str!("../../migrations/postgres/0004_database_identity.sql");
 const SQLITE_0005: &str = include_str!("../../migrations/sqlite/0005_undo.sql");
 const POSTGRES_0005: &str = include_str!("../../migrations/postgres/0005_undo.sql");
+const SQLITE_0006: &str = include_str!("../../migrations/sqlite/0006_webdav.sql");
+const POSTGRES_0006: &str = include_str!("../../migrations/postgres/0006_webdav.sql");
 
 type Repo = Arc<dyn Repository>;
 
@@ -310,6 +314,7 @@ fn fill_schema_5(repo: &Repo) -> String {
         content_hash: format!("hash-{blob}"),
         if_match: None,
         quota_bytes: None,
+        dedup: false,
     };
     let a = repo
         .put_file(&u.id, &write("/Docs/a.txt", "b1"), t)
@@ -446,5 +451,124 @@ fn postgres_upgrades_from_schema_5() {
     let user_id = fill_schema_5(&repo);
     repo.migrate().expect("upgrade");
     check_schema_6(&repo, &user_id);
+    drop(repo);
+}
+
+/// Everything schema 6 held is kept, and 0007's uploads table and dedup lookup work.
+fn check_schema_7(repo: &Repo, user_id: &str) {
+    check_schema_6(repo, user_id);
+    let t = now();
+    let row = UploadRow {
+        user_id: user_id.to_string(),
+        length: 10,
+        path: "/up.bin".into(),
+        if_match: None,
+        content_hash: None,
+        staged: Staged {
+            id: uuid::Uuid::now_v7().to_string(),
+            key: "user/x/y".into(),
+            offset: 0,
+            multipart_id: Some("mp".into()),
+            parts: vec![],
+            tail_key: None,
+        },
+        block_digests: vec![],
+        created_at: t,
+        expires_at: t + chrono::Duration::days(1),
+    };
+    repo.create_upload(&row).expect("an upload");
+    let lease = UploadLease {
+        id: "lease".into(),
+        now: t,
+        until: t + chrono::Duration::seconds(30),
+    };
+    let claimed = repo
+        .claim_upload(user_id, &row.staged.id, Some(0), &lease)
+        .expect("claim");
+    assert_eq!(claimed, row);
+    let mut next = row.clone();
+    next.staged.offset = 4;
+    next.staged.parts = vec!["etag-1".into()];
+    assert!(repo.save_upload(&next, "lease").expect("save"));
+    assert_eq!(
+        repo.upload(user_id, &row.staged.id).expect("read"),
+        Some(next)
+    );
+    // Content written under schema 6 is found by hash: a dedup write points to its blob.
+    let write = FileWrite {
+        target: FileTarget::Path(parse_path("/again.txt").expect("path")),
+        blob_key: "b-new".into(),
+        size: 5,
+        mime_type: "text/plain".into(),
+        content_hash: "hash-b1".into(),
+        if_match: None,
+        quota_bytes: None,
+        dedup: true,
+    };
+    let out = repo.put_file(user_id, &write, t).expect("put");
+    assert_eq!(out.entry.content.expect("content").blob_key, "b1");
+}
+
+#[test]
+fn sqlite_upgrades_from_schema_6() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dbx.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).expect("create");
+        for (i, sql) in [
+            SQLITE_0001,
+            SQLITE_0002,
+            SQLITE_0003,
+            SQLITE_0004,
+            SQLITE_0005,
+            SQLITE_0006,
+        ]
+        .iter()
+        .enumerate()
+        {
+            c.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("migration {}: {e}", i + 1));
+        }
+        c.execute_batch("PRAGMA user_version = 6").expect("version");
+    }
+    let repo: Repo = Arc::new(SqliteRepo::open(&path).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_7(&repo, &user_id);
+    drop(repo);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 7);
+}
+
+#[test]
+fn postgres_upgrades_from_schema_6() {
+    let Some(db) = TestDatabase::or_skip("postgres_upgrades_from_schema_6") else {
+        return;
+    };
+    {
+        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
+        for sql in [
+            POSTGRES_0001,
+            POSTGRES_0002,
+            POSTGRES_0003,
+            POSTGRES_0004,
+            POSTGRES_0005,
+            POSTGRES_0006,
+        ] {
+            c.batch_execute(sql).expect("migration");
+        }
+        c.batch_execute(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
+             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0);",
+        )
+        .expect("version");
+    }
+    let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_7(&repo, &user_id);
     drop(repo);
 }

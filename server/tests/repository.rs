@@ -136,6 +136,7 @@ fn write_to(target: FileTarget, blob: &str) -> FileWrite {
         content_hash: format!("hash-{blob}"),
         if_match: None,
         quota_bytes: None,
+        dedup: false,
     }
 }
 

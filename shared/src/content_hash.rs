@@ -7,9 +7,13 @@ use sha2::{Digest, Sha256};
 pub const BLOCK_SIZE: usize = 4 * 1024 * 1024;
 
 /// Incremental content hasher: feed it bytes in pieces of any size.
+///
+/// It keeps the digests of the whole blocks it has seen (32 bytes per 4 MiB), so that a
+/// resumable upload can store them and carry on later: [`ContentHasher::resume`] with the
+/// stored digests, then the bytes of the unfinished block again.
 #[derive(Clone, Default)]
 pub struct ContentHasher {
-    overall: Sha256,
+    digests: Vec<u8>,
     block: Sha256,
     in_block: usize,
 }
@@ -17,6 +21,34 @@ pub struct ContentHasher {
 impl ContentHasher {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A hasher that has seen whole blocks with these concatenated digests (as
+    /// [`ContentHasher::block_digests`] gave them) and nothing of the next block.
+    pub fn resume(digests: Vec<u8>) -> Self {
+        ContentHasher {
+            digests,
+            ..Self::default()
+        }
+    }
+
+    /// The concatenated digests of the whole blocks seen so far.
+    pub fn block_digests(&self) -> &[u8] {
+        &self.digests
+    }
+
+    /// The digests of every block, the unfinished one finished: `resume` with these,
+    /// then `finalize`, gives this hasher's hash.
+    pub fn into_block_digests(mut self) -> Vec<u8> {
+        if self.in_block > 0 {
+            self.finish_block();
+        }
+        self.digests
+    }
+
+    /// How many bytes of the unfinished block it has seen.
+    pub fn in_block(&self) -> usize {
+        self.in_block
     }
 
     pub fn update(&mut self, mut data: &[u8]) {
@@ -33,7 +65,7 @@ impl ContentHasher {
 
     fn finish_block(&mut self) {
         let digest = std::mem::take(&mut self.block).finalize();
-        self.overall.update(digest);
+        self.digests.extend_from_slice(&digest);
         self.in_block = 0;
     }
 
@@ -42,7 +74,7 @@ impl ContentHasher {
         if self.in_block > 0 {
             self.finish_block();
         }
-        hex::encode(self.overall.finalize())
+        hex::encode(Sha256::digest(&self.digests))
     }
 }
 
@@ -94,5 +126,19 @@ mod tests {
             blocks.update(Sha256::digest(block));
         }
         assert_eq!(whole, hex::encode(blocks.finalize()));
+    }
+
+    #[test]
+    fn resumed_from_block_digests_equals_whole() {
+        let data: Vec<u8> = (0..(BLOCK_SIZE * 2 + 99))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let cut = BLOCK_SIZE + 5;
+        let mut first = ContentHasher::new();
+        first.update(&data[..cut]);
+        assert_eq!(first.in_block(), 5);
+        let mut resumed = ContentHasher::resume(first.block_digests().to_vec());
+        resumed.update(&data[cut - first.in_block()..]);
+        assert_eq!(resumed.finalize(), content_hash(&data));
     }
 }

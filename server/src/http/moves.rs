@@ -73,16 +73,9 @@ pub fn version_tag(headers: &HeaderMap) -> AppResult<Option<VersionTag>> {
     if v == "*" {
         return Ok(None);
     }
-    let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
-    let (file_id, version) = match v.rsplit_once(':') {
-        Some((id, n)) if !id.is_empty() => (Some(id.to_string()), n),
-        Some(_) => (None, ""),
-        None => (None, v),
-    };
-    let version = version.parse::<i64>().map_err(|_| {
+    VersionTag::parse(v).map(Some).ok_or_else(|| {
         AppError::bad_request("If-Match must be \"<version>\" or \"<file id>:<version>\"")
-    })?;
-    Ok(Some(VersionTag { file_id, version }))
+    })
 }
 
 #[cfg(test)]

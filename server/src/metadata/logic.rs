@@ -97,6 +97,10 @@ pub(crate) trait Store {
     fn undelete(&mut self, row: &EntryRow, now: DateTime<Utc>) -> RepoResult<()>;
     /// The ids of the user's trash items.
     fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>>;
+    /// The blob of some content of this user (a file's current or kept version, a trash
+    /// item's) with this hash and size. Postgres locks the version row (FOR SHARE) so that
+    /// `expire` cannot remove it while a write starts pointing to its blob.
+    fn held_blob(&mut self, user_id: &str, hash: &str, size: u64) -> RepoResult<Option<String>>;
     /// Removes a trash item for good (only if deleted before `deleted_before`, when
     /// given): its rows, their versions and share links. False when there is no such item.
     fn purge_item(
@@ -241,12 +245,21 @@ pub(crate) fn put_file(
         ),
     };
     let path = child_path(&parent.1, &name)?;
+    let blob_key = if w.dedup {
+        match s.held_blob(user_id, &w.content_hash, w.size)? {
+            Some(held) => held,
+            None if w.blob_key.is_empty() => return Err(RepoError::NotFound("content")),
+            None => w.blob_key.clone(),
+        }
+    } else {
+        w.blob_key.clone()
+    };
     let content = |version| FileContent {
         size: w.size,
         mime_type: w.mime_type.clone(),
         content_hash: w.content_hash.clone(),
         version,
-        blob_key: w.blob_key.clone(),
+        blob_key: blob_key.clone(),
     };
     match s.live_entry_at(user_id, &path)? {
         Some(e) if e.kind == EntryKind::Folder => {
@@ -326,6 +339,7 @@ pub(crate) fn copy_file(
         content_hash: c.content_hash,
         if_match: None,
         quota_bytes,
+        dedup: false,
     };
     put_file(s, user_id, &write, now)
 }
@@ -669,5 +683,36 @@ pub(crate) fn purge_trash(
             }
             Ok(purged)
         }
+    }
+}
+
+/// The `parts` column: ETags in order, space-separated (ETags hold no spaces).
+pub(crate) fn parts_text(parts: &[String]) -> String {
+    parts.join(" ")
+}
+
+pub(crate) fn parts_from_text(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_string).collect()
+}
+
+/// Whether a request may take an upload's lease: no one else holds it (a lease held
+/// until `held_until`), and the upload is at the offset the request names.
+pub(crate) fn check_claim(
+    row: &UploadRow,
+    held_until: Option<DateTime<Utc>>,
+    offset: Option<u64>,
+    lease: &UploadLease,
+) -> RepoResult<()> {
+    if held_until.is_some_and(|t| t > lease.now) {
+        return Err(RepoError::Conflict(
+            "another request is writing this upload".into(),
+        ));
+    }
+    match offset {
+        Some(o) if o != row.staged.offset => Err(RepoError::Conflict(format!(
+            "Upload-Offset is {o}, but the upload is at {}",
+            row.staged.offset
+        ))),
+        _ => Ok(()),
     }
 }

@@ -43,7 +43,7 @@ pub enum RepoError {
 pub type RepoResult<T> = Result<T, RepoError>;
 
 /// The metadata store. Implementations are blocking; call them through [`Db`].
-pub trait Repository: Send + Sync + 'static {
+pub trait Repository: UploadRepository + Send + Sync + 'static {
     /// Applies pending migrations.
     fn migrate(&self) -> RepoResult<()>;
 
@@ -257,4 +257,34 @@ pub trait Repository: Send + Sync + 'static {
     fn latest_change(&self, user_id: &str) -> RepoResult<i64>;
     /// Changes after position `after`, in commit order, at most `limit`.
     fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>>;
+}
+
+/// Resumable uploads, a part of [`Repository`] that each backend implements in a module of
+/// its own. A request that writes an upload's bytes first takes its lease by
+/// compare-and-set, so across processes only one such request runs per upload.
+pub trait UploadRepository {
+    fn create_upload(&self, row: &UploadRow) -> RepoResult<()>;
+    /// One of this user's uploads (expired or not).
+    fn upload(&self, user_id: &str, id: &str) -> RepoResult<Option<UploadRow>>;
+    /// Takes the upload's lease `lease_id` until `until`, if no one holds it at `now`
+    /// and (when given) the upload is at `offset`. `NotFound` for no such upload of this
+    /// user; `Conflict` when the offset differs or the lease is held.
+    fn claim_upload(
+        &self,
+        user_id: &str,
+        id: &str,
+        offset: Option<u64>,
+        lease: &UploadLease,
+    ) -> RepoResult<UploadRow>;
+    /// Extends a lease still held; false when it was lost.
+    fn renew_upload_lease(&self, id: &str, lease: &UploadLease) -> RepoResult<bool>;
+    /// Stores an upload's new state under its lease, and releases the lease; false (and
+    /// nothing stored) when the lease was lost.
+    fn save_upload(&self, row: &UploadRow, lease_id: &str) -> RepoResult<bool>;
+    /// Releases a lease without storing anything.
+    fn release_upload(&self, id: &str, lease_id: &str) -> RepoResult<()>;
+    /// Forgets an upload (completed or abandoned).
+    fn delete_upload(&self, id: &str) -> RepoResult<()>;
+    /// Uploads that expired before `now` and that no one holds, oldest first.
+    fn expired_uploads(&self, now: DateTime<Utc>, limit: usize) -> RepoResult<Vec<UploadRow>>;
 }

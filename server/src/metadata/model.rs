@@ -1,5 +1,6 @@
 //! Rows the repository hands back, and the arguments of its writes.
 
+use crate::storage::Staged;
 use chrono::{DateTime, Utc};
 use dbx_shared::api::{
     ChangeOp, Entry, EntryType, FileEntry, FileVersion, FolderEntry, Share, TrashItem,
@@ -128,6 +129,31 @@ pub struct FileWrite {
     /// When set, the write fails with `QuotaExceeded` if it would take the user's usage
     /// past this many bytes.
     pub quota_bytes: Option<u64>,
+    /// Dedup: when the account already holds content with this hash and size, the file
+    /// points to that blob instead of `blob_key` (the caller then removes its own copy).
+    /// With an empty `blob_key` (`by-hash`), such content must exist: `NotFound` else.
+    pub dedup: bool,
+}
+
+/// A resumable (tus) upload, as the database keeps it between requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub user_id: String,
+    /// The declared total size.
+    pub length: u64,
+    /// Where the file goes, as the client gave it (`Upload-Metadata` path).
+    pub path: String,
+    /// The `if_match` metadata, as the client gave it.
+    pub if_match: Option<String>,
+    /// The declared content hash, lower-case hex.
+    pub content_hash: Option<String>,
+    /// Where its bytes wait (its id is the upload's id; its offset, the upload's).
+    pub staged: Staged,
+    /// The content-hash digests of the whole 4 MiB blocks received.
+    pub block_digests: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    /// 24 hours after the last progress, unless it completes.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A conditional upload's or delete's precondition.
@@ -143,6 +169,14 @@ pub enum IfMatch {
 }
 
 impl IfMatch {
+    /// An `If-Match` value: `*`, or a version tag (see [`VersionTag::parse`]).
+    pub fn parse(v: &str) -> Option<IfMatch> {
+        match v.trim() {
+            "*" => Some(IfMatch::Any),
+            v => VersionTag::parse(v).map(IfMatch::Version),
+        }
+    }
+
     /// Whether a file that is `current` (its id and version; `None`: no file) passes.
     pub fn allows(&self, current: Option<(&str, i64)>) -> bool {
         match self {
@@ -162,6 +196,18 @@ pub struct VersionTag {
 }
 
 impl VersionTag {
+    /// `"N"`, `N` or `"<file id>:N"` (weak `W/` tolerated); `None` for anything else.
+    pub fn parse(v: &str) -> Option<VersionTag> {
+        let v = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
+        let (file_id, version) = match v.rsplit_once(':') {
+            Some((id, n)) if !id.is_empty() => (Some(id.to_string()), n),
+            Some(_) => return None,
+            None => (None, v),
+        };
+        let version = version.parse::<i64>().ok()?;
+        Some(VersionTag { file_id, version })
+    }
+
     /// Whether the file `id` at `version` passes.
     pub fn matches(&self, id: &str, version: i64) -> bool {
         self.version == version && self.file_id.as_deref().is_none_or(|f| f == id)
@@ -373,4 +419,12 @@ pub fn op_from_name(s: &str) -> ChangeOp {
 /// A new entry id: UUID v7, so ids sort by creation time.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// A lease on an upload: who holds it (a random id per request), from when, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLease {
+    pub id: String,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }

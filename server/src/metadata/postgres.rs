@@ -28,6 +28,9 @@ use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 use crate::failpoints::fail_db;
 
+#[path = "postgres_uploads.rs"]
+mod uploads;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_moves.sql"),
@@ -35,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_database_identity.sql"),
     include_str!("../../../migrations/postgres/0005_undo.sql"),
     include_str!("../../../migrations/postgres/0006_webdav.sql"),
+    include_str!("../../../migrations/postgres/0007_uploads.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -589,6 +593,18 @@ impl<C: GenericClient> Store for Pg<'_, C> {
                 }
             })?;
         Ok(())
+    }
+
+    fn held_blob(&mut self, user_id: &str, hash: &str, size: u64) -> RepoResult<Option<String>> {
+        let row = self
+            .0
+            .query_opt(
+                "SELECT blob_key FROM file_versions \
+                 WHERE user_id = $1 AND content_hash = $2 AND size = $3 LIMIT 1 FOR SHARE",
+                &[&user_id, &hash, &(size as i64)],
+            )
+            .map_err(backend)?;
+        row.map(|r| r.try_get(0).map_err(backend)).transpose()
     }
 
     fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>> {

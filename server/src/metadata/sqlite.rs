@@ -17,6 +17,9 @@ use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 use crate::failpoints::fail_db;
 
+#[path = "sqlite_uploads.rs"]
+mod uploads;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_moves.sql"),
@@ -24,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_database_identity.sql"),
     include_str!("../../../migrations/sqlite/0005_undo.sql"),
     include_str!("../../../migrations/sqlite/0006_webdav.sql"),
+    include_str!("../../../migrations/sqlite/0007_uploads.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -476,6 +480,18 @@ impl Store for Sqlite<'_> {
                 }
             })?;
         Ok(())
+    }
+
+    fn held_blob(&mut self, user_id: &str, hash: &str, size: u64) -> RepoResult<Option<String>> {
+        self.0
+            .query_row(
+                "SELECT blob_key FROM file_versions \
+                 WHERE user_id = ?1 AND content_hash = ?2 AND size = ?3 LIMIT 1",
+                params![user_id, hash, size as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)
     }
 
     fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>> {

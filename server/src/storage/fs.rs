@@ -11,16 +11,21 @@ use tokio_util::io::ReaderStream;
 
 use crate::private_fs::{DIR_MODE, FILE_MODE};
 
-use super::{check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream};
+use super::{check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, Staged};
 
-const READ_CHUNK: usize = 256 * 1024;
+pub(super) const READ_CHUNK: usize = 256 * 1024;
+
+/// The folder of staged uploads' partial files, beside `.tmp`; neither holds blobs.
+const UPLOADS_DIR: &str = ".uploads";
 
 pub struct FsBlobStore {
     root: PathBuf,
     tmp: PathBuf,
+    /// Partial files of staged uploads (see `fs_staged`).
+    pub(super) uploads: PathBuf,
 }
 
-fn io_err(e: std::io::Error) -> BlobError {
+pub(super) fn io_err(e: std::io::Error) -> BlobError {
     BlobError::Backend(e.to_string())
 }
 
@@ -42,7 +47,7 @@ fn modified(meta: &std::fs::Metadata) -> DateTime<Utc> {
 }
 
 /// Creates `dir` and missing parents, 0700: blobs are readable by the server's user only.
-async fn private_dirs(dir: &Path) -> std::io::Result<()> {
+pub(super) async fn private_dirs(dir: &Path) -> std::io::Result<()> {
     tokio::fs::DirBuilder::new()
         .recursive(true)
         .mode(DIR_MODE)
@@ -50,7 +55,7 @@ async fn private_dirs(dir: &Path) -> std::io::Result<()> {
         .await
 }
 
-async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+pub(super) async fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     // The rename is durable only once the folder that holds it is synced.
     tokio::fs::File::open(dir).await?.sync_all().await
 }
@@ -59,10 +64,12 @@ impl FsBlobStore {
     pub async fn open(root: PathBuf) -> BlobResult<Self> {
         let tmp = root.join(".tmp");
         private_dirs(&tmp).await.map_err(io_err)?;
-        Ok(FsBlobStore { root, tmp })
+        let uploads = root.join(UPLOADS_DIR);
+        private_dirs(&uploads).await.map_err(io_err)?;
+        Ok(FsBlobStore { root, tmp, uploads })
     }
 
-    fn path(&self, key: &str) -> BlobResult<PathBuf> {
+    pub(super) fn path(&self, key: &str) -> BlobResult<PathBuf> {
         check_key(key)?;
         Ok(self.root.join(key))
     }
@@ -167,6 +174,31 @@ impl BlobStore for FsBlobStore {
         }
         Ok(removed)
     }
+
+    async fn stage(&self, id: &str, key: &str) -> BlobResult<Staged> {
+        self.fs_stage(id, key).await
+    }
+
+    async fn append_staged(
+        &self,
+        staged: &Staged,
+        body: ByteStream,
+        _length: u64,
+    ) -> BlobResult<Staged> {
+        self.fs_append(staged, body).await
+    }
+
+    async fn read_staged(&self, staged: &Staged, start: u64) -> BlobResult<ByteStream> {
+        self.fs_read_staged(staged, start).await
+    }
+
+    async fn complete_staged(&self, staged: &Staged) -> BlobResult<()> {
+        self.fs_complete(staged).await
+    }
+
+    async fn abort_staged(&self, staged: &Staged) -> BlobResult<()> {
+        self.fs_abort(staged).await
+    }
 }
 
 /// Walks the store (skipping the temp folder) for keys starting with `prefix`.
@@ -188,7 +220,7 @@ fn list_files(root: &Path, prefix: &str) -> BlobResult<Vec<BlobInfo>> {
             };
             let key = rel.to_string_lossy().replace('\\', "/");
             if meta.is_dir() {
-                if key != ".tmp" {
+                if key != ".tmp" && key != UPLOADS_DIR {
                     stack.push(path);
                 }
             } else if key.starts_with(prefix) {

@@ -2,7 +2,9 @@
 //! A filesystem implementation for the embedded default and an S3 one for real deployments.
 
 pub mod fs;
+mod fs_staged;
 pub mod s3;
+mod s3_staged;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -66,6 +68,72 @@ pub trait BlobStore: Send + Sync + 'static {
         older_than: DateTime<Utc>,
         dry_run: bool,
     ) -> BlobResult<u64>;
+
+    // Staged (resumable) uploads. A state the caller has stored stays valid until it
+    // replaces it: what a failed or unkept append wrote is dropped or overwritten later.
+    /// Starts a staged upload `id` that will become `key`.
+    async fn stage(&self, id: &str, key: &str) -> BlobResult<Staged>;
+    /// Appends `body` and returns the new state, durable when this returns (the partial
+    /// file fsynced, the parts and tail stored). When the offset reaches `length` the
+    /// rest goes up as the last part, ready for `complete_staged`. Holds at most one
+    /// part in memory.
+    async fn append_staged(
+        &self,
+        staged: &Staged,
+        body: ByteStream,
+        length: u64,
+    ) -> BlobResult<Staged>;
+    /// Streams the bytes from `start` to the staged offset; `start` is at most one hash
+    /// block before the offset (to hash the unfinished block again).
+    async fn read_staged(&self, staged: &Staged, start: u64) -> BlobResult<ByteStream>;
+    /// Makes the staged bytes the blob at `staged.key` (nothing is copied on S3).
+    async fn complete_staged(&self, staged: &Staged) -> BlobResult<()>;
+    /// Abandons a staged upload: its parts, tail objects or partial file go.
+    async fn abort_staged(&self, staged: &Staged) -> BlobResult<()>;
+}
+
+/// Where a resumable upload's bytes wait until its last byte arrives. The caller keeps this
+/// (in the database) between requests and hands it back: the store remembers nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Staged {
+    /// The upload's id: names its partial file or its tail objects.
+    pub id: String,
+    /// The key the blob gets when the upload completes.
+    pub key: String,
+    /// How many bytes are held.
+    pub offset: u64,
+    /// S3: the multipart upload's id.
+    pub multipart_id: Option<String>,
+    /// S3: the ETags of the uploaded parts, in order. Each is [`STAGED_PART_SIZE`]
+    /// bytes, except the last of a finished upload.
+    pub parts: Vec<String>,
+    /// S3: the object holding the bytes after the parts (fewer than a part), which the
+    /// next append joins to its first part.
+    pub tail_key: Option<String>,
+}
+
+/// The size of each part of a staged S3 upload: a multiple of the content hash's 4 MiB
+/// block, so that the unfinished block always lies in the tail; at least S3's 5 MiB.
+pub const STAGED_PART_SIZE: u64 = s3::PART_SIZE;
+
+/// Where a staged upload's tail objects live: outside `user/`, so they are never taken
+/// for blobs (no orphan sweep, no `check` report); completing or aborting the upload
+/// removes everything under it.
+pub fn staged_prefix(upload_id: &str) -> String {
+    format!("uploads/{upload_id}/")
+}
+
+/// Removes the tail object `old` has and `kept` does not: after an append was stored, its
+/// predecessor's; after one was refused, its own. Tails are ordinary objects, written once.
+pub async fn drop_replaced_tail(
+    store: &dyn BlobStore,
+    old: &Staged,
+    kept: &Staged,
+) -> BlobResult<()> {
+    match &old.tail_key {
+        Some(tail) if kept.tail_key.as_ref() != Some(tail) => store.delete(tail).await,
+        _ => Ok(()),
+    }
 }
 
 /// Settings needed to open an S3 store.

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 use super::{
     check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, S3Settings,
+    Staged,
 };
 
 /// Size of each part of an upload, and so the memory one upload holds. S3 allows 5 MiB to
@@ -58,13 +59,13 @@ const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How an S3 request failed.
-enum Failure {
+pub(super) enum Failure {
     S3(MinioError),
     TimedOut,
 }
 
 impl Failure {
-    fn into_blob_error(self, what: &str) -> BlobError {
+    pub(super) fn into_blob_error(self, what: &str) -> BlobError {
         match self {
             Failure::S3(e) => backend(what, &e),
             Failure::TimedOut => BlobError::Unavailable(format!(
@@ -77,7 +78,10 @@ impl Failure {
 
 /// Runs a request that sends no body (so it can be sent again as it was), each try
 /// bounded by `CALL_TIMEOUT`, retrying transient failures with backoff and jitter.
-async fn retry<T, Fut>(what: &str, mut attempt: impl FnMut() -> Fut) -> Result<T, Failure>
+pub(super) async fn retry<T, Fut>(
+    what: &str,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, Failure>
 where
     Fut: Future<Output = Result<T, MinioError>>,
 {
@@ -102,8 +106,8 @@ where
 }
 
 pub struct S3BlobStore {
-    client: MinioClient,
-    bucket: BucketName,
+    pub(super) client: MinioClient,
+    pub(super) bucket: BucketName,
     stall_timeout: Duration,
 }
 
@@ -394,13 +398,40 @@ impl BlobStore for S3BlobStore {
     /// and `put` turns a dropped caller into a failed body on an upload task that runs on
     /// (see `BodyGuard`); only a process killed mid-upload leaves one. For those, give the
     /// bucket a lifecycle rule (`AbortIncompleteMultipartUpload`, which Garage, MinIO and
-    /// AWS honour), or run `garage bucket cleanup-incomplete-uploads`.
+    /// AWS honour), or run `garage bucket cleanup-incomplete-uploads`. Resumable uploads
+    /// are tracked in the database instead, and gc aborts the expired ones by their ids
+    /// (see `uploads::abort_expired`).
     async fn remove_stale_uploads(
         &self,
         _older_than: DateTime<Utc>,
         _dry_run: bool,
     ) -> BlobResult<u64> {
         Ok(0)
+    }
+
+    async fn stage(&self, id: &str, key: &str) -> BlobResult<Staged> {
+        self.s3_stage(id, key).await
+    }
+
+    async fn append_staged(
+        &self,
+        staged: &Staged,
+        body: ByteStream,
+        length: u64,
+    ) -> BlobResult<Staged> {
+        self.s3_append(staged, body, length).await
+    }
+
+    async fn read_staged(&self, staged: &Staged, start: u64) -> BlobResult<ByteStream> {
+        self.s3_read_staged(staged, start).await
+    }
+
+    async fn complete_staged(&self, staged: &Staged) -> BlobResult<()> {
+        self.s3_complete(staged).await
+    }
+
+    async fn abort_staged(&self, staged: &Staged) -> BlobResult<()> {
+        self.s3_abort(staged).await
     }
 }
 
@@ -520,7 +551,7 @@ impl Stream for BodyGuard {
     }
 }
 
-fn object_key(key: &str) -> BlobResult<ObjectKey> {
+pub(super) fn object_key(key: &str) -> BlobResult<ObjectKey> {
     check_key(key)?;
     ObjectKey::new(key).map_err(|e| BlobError::Backend(one_line(&e)))
 }
@@ -584,7 +615,7 @@ fn is_transient(e: &MinioError) -> bool {
     }
 }
 
-fn backend(what: &str, e: &MinioError) -> BlobError {
+pub(super) fn backend(what: &str, e: &MinioError) -> BlobError {
     let detail = format!("{what} failed: {}", describe(e));
     if is_transient(e) {
         BlobError::Unavailable(detail)
