@@ -71,7 +71,7 @@ checks+=,response_headers_conformance,response_schema_conformance
     "$work/served.json" --url "$base" \
     --header "Authorization: Bearer $token" \
     --checks "$checks" \
-    --phases examples,coverage,fuzzing \
+    --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" \
     --seed 1 \
     --workers 2 \

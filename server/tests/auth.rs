@@ -220,6 +220,12 @@ async fn tokens_are_required_checked_and_expire() {
     };
     expect_error(me(None).await.unwrap(), 401, "unauthorized").await;
     expect_error(me(Some("garbage")).await.unwrap(), 401, "unauthorized").await;
+    // A value that is not ASCII is a malformed token too, not a malformed request.
+    let raw = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+    let r = srv
+        .req(Method::GET, "/api/v1/me")
+        .header("authorization", raw);
+    expect_error(r.send().await.unwrap(), 401, "unauthorized").await;
     let mut tampered = u.token.clone();
     tampered.pop();
     tampered.push(if u.token.ends_with('A') { 'B' } else { 'A' });

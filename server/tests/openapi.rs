@@ -54,8 +54,15 @@ fn the_subcommand_prints_the_served_document() {
 
 #[test]
 fn it_is_openapi_3_1_with_bearer_auth_and_the_error_shape() {
-    let doc: Value = serde_json::from_str(&dbx_server::http::openapi::document()).expect("JSON");
+    let text = dbx_server::http::openapi::document();
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(doc["openapi"], "3.1.0");
+    let open = &doc["paths"]["/api/v1/shares"]["post"]["responses"]["201"]["links"]["open"];
+    assert_eq!(
+        open["operationId"], "open_share_link",
+        "links name operations by operationId"
+    );
+    assert!(!text.contains("\"operation_id\""));
     let bearer = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(
         (&bearer["type"], &bearer["scheme"]),

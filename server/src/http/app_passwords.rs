@@ -48,7 +48,9 @@ pub fn routes(auth: &Arc<Auth>) -> BoxedFilter<(Response,)> {
     request_body = CreateAppPasswordRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The app password, with its `password`", body = AppPassword),
+        (status = 201, description = "The app password, with its `password`", body = AppPassword, links(
+            ("revoke" = (operation_id = "revoke_app_password", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 409, response = Conflict),
     ),
 )]

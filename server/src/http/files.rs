@@ -156,7 +156,14 @@ fn declared_mime(headers: &HeaderMap) -> AppResult<Option<String>> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A new version of an existing file", body = FileEntry),
-        (status = 201, description = "A new file", body = FileEntry),
+        (status = 201, description = "A new file", body = FileEntry, links(
+            ("get" = (operation_id = "get_file", parameters(("id" = "$response.body#/id")))),
+            ("download" = (operation_id = "download_file", parameters(("id" = "$response.body#/id")))),
+            ("versions" = (operation_id = "list_versions", parameters(("id" = "$response.body#/id")))),
+            ("download_version" = (operation_id = "download_version", parameters(("id" = "$response.body#/id"), ("version" = "$response.body#/version")))),
+            ("move" = (operation_id = "move_entry", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_file", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 400, response = BadRequest),
         (status = 404, description = "No such parent folder", body = ErrorBody),
         (status = 409, description = "A folder has that name, or a file stands where a folder of the path would be", body = ErrorBody),

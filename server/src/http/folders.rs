@@ -80,7 +80,12 @@ pub fn limit_param(q: &HashMap<String, String>, default: usize, max: usize) -> A
     request_body = CreateFolderRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The folder", body = FolderEntry),
+        (status = 201, description = "The folder", body = FolderEntry, links(
+            ("get" = (operation_id = "get_folder", parameters(("id" = "$response.body#/id")))),
+            ("list" = (operation_id = "list_folder", parameters(("id" = "$response.body#/id")))),
+            ("move" = (operation_id = "move_entry", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_folder", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
     ),

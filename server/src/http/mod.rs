@@ -77,12 +77,18 @@ pub fn with<T: Clone + Send + Sync + 'static>(
 }
 
 /// The authenticated user's id. Goes after path and method matching, so that a wrong
-/// path is a 404 rather than a 401.
+/// path is a 404 rather than a 401. An `Authorization` value that is not visible ASCII is
+/// a malformed token like any other: 401, not 400.
 pub fn user(auth: &Arc<Auth>) -> impl Filter<Extract = (String,), Error = Rejection> + Clone {
     let auth = auth.clone();
-    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+    warp::header::headers_cloned().and_then(move |headers: warp::http::HeaderMap| {
         let auth = auth.clone();
-        async move { auth.authenticate(h.as_deref()).map_err(reject) }
+        async move {
+            let value = headers
+                .get(warp::http::header::AUTHORIZATION)
+                .map(|v| v.to_str().unwrap_or_default());
+            auth.authenticate(value).map_err(reject)
+        }
     })
 }
 

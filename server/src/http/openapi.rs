@@ -102,13 +102,36 @@ struct ApiDoc;
 /// The document as served and committed: pretty JSON with a final newline.
 pub fn document() -> String {
     match ApiDoc::openapi().to_pretty_json() {
-        Ok(json) => json + "\n",
+        Ok(json) => camel_case_links(&json),
         // Serializing plain maps and strings cannot fail; an empty object keeps the route up.
         Err(e) => {
             tracing::error!(error = %e, "serializing the OpenAPI document");
             "{}\n".to_string()
         }
     }
+}
+
+/// utoipa 5.5 writes a Link object's `operationId` as `operation_id` (and `requestBody`
+/// as `request_body`), which OpenAPI does not know. In pretty JSON every key starts its
+/// own line, and no string holds a raw line break, so the keys are renamed exactly.
+fn camel_case_links(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 1);
+    for line in json.lines() {
+        let key_at = line.len() - line.trim_start().len();
+        let (indent, rest) = line.split_at(key_at);
+        out.push_str(indent);
+        if let Some(value) = rest.strip_prefix("\"operation_id\": ") {
+            out.push_str("\"operationId\": ");
+            out.push_str(value);
+        } else if let Some(value) = rest.strip_prefix("\"request_body\": ") {
+            out.push_str("\"requestBody\": ");
+            out.push_str(value);
+        } else {
+            out.push_str(rest);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `GET /api/v1/openapi.json`, without auth: made once, served as is.

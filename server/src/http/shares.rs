@@ -83,7 +83,10 @@ pub fn public_routes(
     request_body = CreateShareRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The link, with its `token` and `url`", body = Share),
+        (status = 201, description = "The link, with its `token` and `url`", body = Share, links(
+            ("open" = (operation_id = "open_share_link", parameters(("token" = "$response.body#/token")))),
+            ("revoke" = (operation_id = "revoke_share", parameters(("id" = "$response.body#/id")))),
+        )),
         (status = 404, description = "No such file", body = ErrorBody),
     ),
 )]
