@@ -23,6 +23,7 @@ use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
 use crate::trash::Trash;
+use crate::uploads::Uploads;
 use crate::versions::Versions;
 
 /// Opens the metadata repository named by the URL and applies pending migrations.
@@ -157,6 +158,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     let shutdown = CancellationToken::new();
     let db = Db::new(repo);
     let waker = crate::changes::pg_waker::for_database_url(&args.store.database_url()).await?;
+    let files = Arc::new(Files::new(
+        db.clone(),
+        blobs.clone(),
+        waker.clone(),
+        args.max_upload_bytes,
+        args.quota_bytes,
+    ));
     let services = Services {
         auth: Arc::new(Auth::new(
             db.clone(),
@@ -166,13 +174,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
             args.registration,
             shared.as_ref(),
         )),
-        files: Arc::new(Files::new(
+        uploads: Arc::new(Uploads::new(
             db.clone(),
             blobs.clone(),
-            waker.clone(),
+            files.clone(),
             args.max_upload_bytes,
-            args.quota_bytes,
+            Duration::from_secs(args.upload_expiry),
         )),
+        files,
         shares: Arc::new(Shares::new(db.clone(), public_url, shared.as_ref())),
         versions: Arc::new(Versions::new(db.clone(), waker.clone(), args.quota_bytes)),
         trash: Arc::new(Trash::new(db.clone(), waker.clone(), args.quota_bytes)),
@@ -232,6 +241,7 @@ fn spawn_housekeeping(
                         trash = r.expired_trash_items,
                         orphans = r.orphan_blobs,
                         stale = r.stale_uploads,
+                        expired_uploads = r.expired_uploads,
                         "gc"
                     ),
                     Err(e) => tracing::warn!(error = %e, "gc failed"),

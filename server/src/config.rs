@@ -185,6 +185,9 @@ pub struct ServeArgs {
     /// Cap on each user's usage (the sizes of their live files' current versions), in bytes [default: none]
     #[arg(long, env = "DBX_QUOTA_BYTES", value_name = "N")]
     pub quota_bytes: Option<u64>,
+    /// Seconds a resumable upload lives without progress; gc aborts it after that.
+    #[arg(long, env = "DBX_UPLOAD_EXPIRY", default_value_t = 24 * 3600, value_name = "SECS")]
+    pub upload_expiry: u64,
 }
 
 /// How long replaced versions and deleted entries are kept: `serve`'s periodic collector
@@ -244,6 +247,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("gc_grace", &self.gc_grace)
             .field("retention", &self.retention)
             .field("quota_bytes", &self.quota_bytes)
+            .field("upload_expiry", &self.upload_expiry)
             .finish()
     }
 }

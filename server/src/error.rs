@@ -25,12 +25,19 @@ pub enum AppError {
     CursorReset(String),
     #[error("the file's current version does not match If-Match")]
     PreconditionFailed,
+    /// A tus request in a protocol version this server does not speak.
+    #[error("{0}")]
+    TusVersion(String),
     #[error("the body is larger than the limit of {0} bytes")]
     PayloadTooLarge(u64),
     #[error("the requested range is not satisfiable")]
     RangeNotSatisfiable { size: u64 },
     #[error("the uploaded bytes do not match X-Content-Hash")]
     ChecksumMismatch,
+    /// A tus PATCH whose `Upload-Checksum` does not match its body (status 460, the tus
+    /// checksum extension's): the piece was dropped.
+    #[error("the piece does not match its Upload-Checksum; it was dropped")]
+    PieceChecksumMismatch,
     #[error("too many attempts, try again later")]
     RateLimited { retry_after_secs: u64 },
     #[error("this would take the account over its storage quota")]
@@ -56,14 +63,24 @@ impl AppError {
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Gone(_) => ErrorCode::Gone,
             AppError::CursorReset(_) => ErrorCode::CursorReset,
-            AppError::PreconditionFailed => ErrorCode::PreconditionFailed,
+            AppError::PreconditionFailed | AppError::TusVersion(_) => ErrorCode::PreconditionFailed,
             AppError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             AppError::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
-            AppError::ChecksumMismatch => ErrorCode::ChecksumMismatch,
+            AppError::ChecksumMismatch | AppError::PieceChecksumMismatch => {
+                ErrorCode::ChecksumMismatch
+            }
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
             AppError::QuotaExceeded => ErrorCode::QuotaExceeded,
             AppError::Internal(_) => ErrorCode::Internal,
             AppError::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
+
+    /// The HTTP status: the code's, except where a protocol names its own.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::PieceChecksumMismatch => 460,
+            other => other.code().status(),
         }
     }
 

@@ -38,12 +38,15 @@ pub struct GcReport {
     pub orphan_blobs: u64,
     pub orphan_bytes: u64,
     pub stale_uploads: u64,
+    /// Resumable uploads aborted after their expiry.
+    pub expired_uploads: u64,
 }
 
 /// As of `now`: purges versions and trash items past their retention, then removes blobs
 /// nothing references (no live file, kept version or trash item) and unfinished uploads,
 /// both older than the grace period (younger ones may belong to an upload about to
-/// commit). A dry run counts the blobs unreferenced now, not those the purge would free.
+/// commit), and aborts resumable uploads past their expiry (their parts and tails live
+/// outside the blob keys, so neither the sweep nor `check` sees them). A dry run counts the blobs unreferenced now, not those the purge would free.
 pub async fn collect(
     db: &Db,
     blobs: &dyn BlobStore,
@@ -82,6 +85,9 @@ pub async fn collect(
     }
     fail_blob!("gc.stale_uploads");
     report.stale_uploads = blobs.remove_stale_uploads(cutoff, dry_run).await?;
+    report.expired_uploads = crate::uploads::abort_expired(db, blobs, now, dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!("aborting expired uploads: {e:?}"))?;
     Ok(report)
 }
 

@@ -18,4 +18,5 @@ pub mod properties;
 pub mod sharing;
 pub mod storage;
 pub mod trash;
+pub mod uploads;
 pub mod versions;

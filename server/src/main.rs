@@ -82,6 +82,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 "{remove} {} orphan blobs ({} bytes) and {} stale uploads",
                 r.orphan_blobs, r.orphan_bytes, r.stale_uploads
             );
+            let abort = if args.dry_run {
+                "would abort"
+            } else {
+                "aborted"
+            };
+            println!("{abort} {} expired resumable uploads", r.expired_uploads);
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add { email, store }) => {

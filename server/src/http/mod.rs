@@ -16,6 +16,7 @@ pub mod reply;
 mod share_page;
 mod shares;
 mod trash;
+mod uploads;
 mod versions;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use crate::files::Files;
 use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::trash::Trash;
+use crate::uploads::Uploads;
 use crate::versions::Versions;
 use client_addr::TrustedProxies;
 
@@ -64,6 +66,7 @@ pub struct Services {
     pub delta: Arc<Delta>,
     pub versions: Arc<Versions>,
     pub trash: Arc<Trash>,
+    pub uploads: Arc<Uploads>,
     pub properties: Arc<Properties>,
     /// Whose forwarding headers say where a request comes from.
     pub proxies: Arc<TrustedProxies>,
@@ -192,6 +195,8 @@ pub fn routes(s: &Services) -> BoxedFilter<(Response,)> {
             .or(trash::routes(&s.auth, &s.trash))
             .unify()
             .or(app_passwords::routes(&s.auth))
+            .unify()
+            .or(uploads::routes(&s.auth, &s.uploads))
             .unify(),
     );
     let log = warp::log::custom(|info| {
@@ -254,7 +259,7 @@ async fn handle_rejection(r: Rejection) -> Result<Response, Infallible> {
     Ok(reply::error(&e))
 }
 
-fn method_not_allowed() -> Response {
+pub(super) fn method_not_allowed() -> Response {
     let body = dbx_shared::ErrorBody::new(
         dbx_shared::ErrorCode::MethodNotAllowed,
         "that method is not allowed on this route",

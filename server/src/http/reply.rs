@@ -34,7 +34,7 @@ pub fn no_content() -> Response {
 /// API.md's error shape; internal details go to the log, never to the client.
 pub fn error(e: &AppError) -> Response {
     let code = e.code();
-    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match e {
         AppError::Internal(detail) => tracing::error!(%detail, "internal error"),
         AppError::Unavailable(detail) => tracing::warn!(%detail, "backend unavailable"),

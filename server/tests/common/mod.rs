@@ -8,6 +8,7 @@ pub mod invariants;
 pub mod outage;
 pub mod pg;
 pub mod process;
+pub mod tus;
 
 use dbx_server::app::{open_blobs, open_repository, start, RunningServer};
 use dbx_server::config::ServeArgs;
