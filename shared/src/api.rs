@@ -401,3 +401,19 @@ mod tests {
         assert_eq!(back, serde_json::json!({"parent_id": null}));
     }
 }
+
+/// Body of `POST /files/by-hash`: where the file goes (`path`, or `parent_id` and
+/// `name`) and the content the account already holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ByHashRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{64}$"))]
+    pub content_hash: String,
+    pub size: u64,
+}

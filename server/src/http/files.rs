@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dbx_shared::api::{Entry, FileEntry};
+use dbx_shared::api::{ByHashRequest, Entry, FileEntry};
 use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
@@ -13,14 +13,14 @@ use warp::Filter;
 use super::content::serve_file;
 use super::moves::version_tag;
 use super::openapi::{
-    BadRequest, Binary, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded,
+    BadRequest, Binary, Conflict, NotFound, PayloadTooLarge, PreconditionFailed, QuotaExceeded,
     RangeNotSatisfiable,
 };
-use super::{get_or_head, query, reply, user, with};
+use super::{get_or_head, json_body, query, reply, user, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
 use crate::files::{Files, Upload};
-use crate::metadata::{DeleteCheck, EntryKind, FileTarget, IfMatch};
+use crate::metadata::{DeleteCheck, EntryKind, EntryRow, FileTarget, IfMatch};
 
 pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> {
     let upload = warp::path!("files" / "content")
@@ -31,6 +31,13 @@ pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> 
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(upload);
+    let by_hash = warp::path!("files" / "by-hash")
+        .and(warp::post())
+        .and(with(files.clone()))
+        .and(user(auth))
+        .and(warp::header::headers_cloned())
+        .and(json_body())
+        .then(by_hash);
     let meta = warp::path!("files" / String)
         .and(warp::get())
         .and(with(files.clone()))
@@ -55,6 +62,8 @@ pub fn routes(auth: &Arc<Auth>, files: &Arc<Files>) -> BoxedFilter<(Response,)> 
         .and(query())
         .then(by_path);
     upload
+        .or(by_hash)
+        .unify()
         .or(meta)
         .unify()
         .or(download)
@@ -205,12 +214,68 @@ where
         content_length,
     };
     let (entry, created) = files.upload(&user, up, body).await?;
+    Ok(written(&entry, created))
+}
+
+/// The reply of a write: 201 with the entry of a new file, 200 with a new version.
+fn written(entry: &EntryRow, created: bool) -> Response {
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(reply::json(status, &entry.to_api()))
+    reply::json(status, &entry.to_api())
+}
+
+/// Make a file from content this account already holds, without sending the bytes.
+///
+/// Dedup never crosses accounts: content only another account holds is a 404.
+#[utoipa::path(
+    post,
+    path = "/api/v1/files/by-hash",
+    operation_id = "create_file_by_hash",
+    tag = "files",
+    params(
+        ("If-Match" = Option<String>, Header, description = "`\"<file id>:<version>\"` or `\"<version>\"`: 412 unless the current file is that one at that version; `*`: a file must exist"),
+        ("If-None-Match" = Option<String>, Header, description = "`*`: create only, 412 if a file exists there"),
+    ),
+    request_body = ByHashRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new version of an existing file", body = FileEntry),
+        (status = 201, description = "A new file", body = FileEntry),
+        (status = 404, description = "This account holds no content with that hash and size, or no such folder", body = ErrorBody),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
+async fn by_hash(
+    files: Arc<Files>,
+    user: String,
+    headers: HeaderMap,
+    req: ByHashRequest,
+) -> AppResult<Response> {
+    let hash = req.content_hash.to_ascii_lowercase();
+    if !dbx_shared::content_hash::is_valid(&hash) {
+        return Err(AppError::bad_request("content_hash must be 64 hex digits"));
+    }
+    let mut place = HashMap::new();
+    let fields = [
+        ("path", req.path),
+        ("parent_id", req.parent_id),
+        ("name", req.name),
+    ];
+    for (key, value) in fields {
+        if let Some(v) = value {
+            place.insert(key.to_string(), v);
+        }
+    }
+    let target = upload_target(&place)?;
+    let (entry, created) = files
+        .create_from_hash(&user, target, hash, req.size, if_match(&headers)?)
+        .await?;
+    Ok(written(&entry, created))
 }
 
 /// A file's metadata.

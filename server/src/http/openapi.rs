@@ -46,6 +46,7 @@ pub const BEARER: &str = "bearer";
         super::files::download,
         super::files::delete,
         super::files::by_path,
+        super::files::by_hash,
         super::moves::move_entry,
         super::shares::create,
         super::shares::list,
