@@ -52,6 +52,7 @@ for f in server/tests/*.rs; do
     blob_store | repository | migrations | crash | pg_processes | upgrade_sessions | outage) ;; # backend-specific on their own
     crash_loop | failpoints) ;; # below, on each backend
     process_hardening | connections | shared_limits | openapi) ;; # about the process, its sockets, Redis or the document, not the backends
+    tus_process) ;; # its own process on Garage: run once, in the first run above
     *) http_suites+=(--test "$name") ;;
     esac
 done
@@ -74,3 +75,6 @@ DBX_TEST_DATABASE=postgres DBX_TEST_BLOBS=s3 \
 
 echo "== WebDAV with stock clients (litmus, rclone) against a dbx-server process: SQLite + files"
 env -u DBX_DATABASE_URL -u DBX_BLOB_STORE scripts/webdav-test.sh
+
+echo "== resumable uploads with a stock tus client (tuspy), interrupted and resumed: SQLite + files"
+env -u DBX_DATABASE_URL -u DBX_BLOB_STORE scripts/tus-test.sh

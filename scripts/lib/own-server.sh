@@ -2,11 +2,12 @@
 # openapi-test.sh): `start_own_server BIN WORK [SERVE FLAGS...]` starts BIN on a free port
 # of 127.0.0.1 with its data in WORK/data (log in WORK/server.log), waits until it prints
 # its address, and sets `base` (http://127.0.0.1:PORT) and `server_pid`. The caller
-# defines `die` and stops the server (kill "$server_pid") when done.
+# defines `die` and stops the server (kill "$server_pid") when done. OWN_SERVER_LISTEN
+# names a fixed address instead (to restart a server where clients expect it).
 start_own_server() {
     local bin="$1" work="$2"
     shift 2
-    RUST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" "$@" \
+    RUST_LOG=warn "$bin" serve --listen "${OWN_SERVER_LISTEN:-127.0.0.1:0}" --data-dir "$work/data" "$@" \
         >"$work/server.out" 2>"$work/server.log" &
     server_pid=$!
     for _ in $(seq 1 100); do
