@@ -4,7 +4,8 @@
 #     (openapi-spec-validator) and the same;
 #   - schemathesis calls every operation with generated requests, valid and not, signed
 #     in as a user of its own, and fails on any 5xx, any status, content type, header or
-#     body that the document does not describe.
+#     body that the document does not describe (scripts/schemathesis_hooks.py teaches it the
+#     tus body type).
 # openapi-spec-validator and schemathesis (4.x) come from PyPI, installed with pip when
 # missing. The server runs on SQLite and files in a temp dir; binaries come from
 # CARGO_TARGET_DIR (built here when missing).
@@ -69,7 +70,7 @@ curl -fsS -X PUT -H "authorization: Bearer $token" --data-binary 'hello' \
 say "schemathesis against $base ($MAX_EXAMPLES examples per operation)"
 checks=not_a_server_error,status_code_conformance,content_type_conformance
 checks+=,response_headers_conformance,response_schema_conformance
-(cd "$work" && schemathesis --config-file "$OLDPWD/scripts/schemathesis.toml" run \
+(cd "$work" && SCHEMATHESIS_HOOKS="$OLDPWD/scripts/schemathesis_hooks.py" schemathesis --config-file "$OLDPWD/scripts/schemathesis.toml" run \
     "$work/served.json" --url "$base" \
     --header "Authorization: Bearer $token" \
     --checks "$checks" \

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Schema};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, Schema};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -65,6 +65,11 @@ pub const BEARER: &str = "bearer";
         super::app_passwords::create,
         super::app_passwords::list,
         super::app_passwords::revoke,
+        super::uploads::options,
+        super::uploads::create,
+        super::uploads::head,
+        super::uploads::patch,
+        super::uploads::terminate,
         openapi_json,
         healthz,
     ),
@@ -94,6 +99,7 @@ pub const BEARER: &str = "bearer";
         (name = "delta", description = "The change log, for sync"),
         (name = "versions", description = "Kept versions of a file"),
         (name = "trash", description = "Deleted files and folders"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0.0): headers, not JSON bodies"),
         (name = "app-passwords", description = "Passwords for WebDAV and other Basic clients"),
         (name = "meta", description = "This document and the health check"),
     ),
@@ -269,7 +275,8 @@ error_responses! {
 /// What the filters every route shares answer, added to each operation that uses them,
 /// so that the handlers' annotations list only their own outcomes: `user()` is 401,
 /// `json_body()` is 400 and 413, and the stores behind every handler may be down (503)
-/// or meet a bug (500). Also the Bearer scheme, and HEAD beside GET for the downloads.
+/// or meet a bug (500). Also the Bearer scheme, HEAD beside GET for the downloads, and
+/// for the tus calls the `Tus-Resumable` header of every request and reply.
 struct SharedFilters;
 
 impl Modify for SharedFilters {
@@ -288,12 +295,22 @@ impl Modify for SharedFilters {
                 ),
             );
         }
+        let shared = openapi
+            .components
+            .as_ref()
+            .map(|c| c.responses.clone())
+            .unwrap_or_default();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let touches_stores = path.starts_with("/api/v1/") && path != "/api/v1/openapi.json"
                 || path.starts_with("/s/");
-            for op in operations(item) {
-                add_shared_responses(op, touches_stores);
+            let tus = path.starts_with("/api/v1/uploads");
+            for (method, op) in operations(item) {
+                // OPTIONS (tus discovery) answers from the configuration alone.
+                add_shared_responses(op, touches_stores && method != "options");
                 headers_are_never_null(op);
+                if tus {
+                    tus_resumable(op, method, &shared);
+                }
             }
             if DOWNLOADS.contains(&path.as_str()) {
                 item.head = item.get.as_ref().map(head_of);
@@ -309,16 +326,60 @@ const DOWNLOADS: [&str; 3] = [
     "/s/{token}",
 ];
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// `(method, operation)` of every operation of a path.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.head.as_mut(),
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("head", item.head.as_mut()),
+        ("options", item.options.as_mut()),
+        ("patch", item.patch.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(method, op)| Some((method, op?)))
+}
+
+/// A tus call: the client may name its protocol version (another is 412), and every
+/// reply, errors included, says `Tus-Resumable: 1.0.0`. A shared response is copied in
+/// to carry that header; a HEAD reply has no body.
+fn tus_resumable(
+    op: &mut Operation,
+    method: &str,
+    shared: &std::collections::BTreeMap<String, RefOr<Response>>,
+) {
+    if method != "options" {
+        let param = ParameterBuilder::new()
+            .name("Tus-Resumable")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The tus version the client speaks: `1.0.0` (another is 412)",
+            ))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build();
+        op.parameters.get_or_insert_with(Vec::new).push(param);
+    }
+    let header = HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::String))
+        .description(Some("`1.0.0`"))
+        .build();
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::Ref(r) = response {
+            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+            if let Some(RefOr::T(found)) = shared.get(name) {
+                *response = RefOr::T(found.clone());
+            }
+        }
+        if let RefOr::T(r) = response {
+            r.headers
+                .insert("Tus-Resumable".to_string(), header.clone());
+            if method == "head" {
+                r.content.clear();
+            }
+        }
+    }
 }
 
 fn add_shared_responses(op: &mut Operation, touches_stores: bool) {

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use dbx_shared::ErrorBody;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::files::header;
+use super::openapi::{BadRequest, Binary, NotFound, PayloadTooLarge, QuotaExceeded};
 use super::{reply, with};
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
@@ -92,6 +94,23 @@ fn http_date(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// What this tus server supports.
+///
+/// The only tus call without a token.
+#[utoipa::path(
+    options,
+    path = "/api/v1/uploads",
+    operation_id = "tus_options",
+    tag = "uploads",
+    responses(
+        (status = 204, description = "The protocol versions, extensions, limit and checksums", headers(
+            ("Tus-Version" = String, description = "`1.0.0`"),
+            ("Tus-Extension" = String, description = "`creation,creation-with-upload,termination,checksum,expiration`"),
+            ("Tus-Max-Size" = String, description = "The largest `Upload-Length` accepted, in bytes (`--max-upload-bytes`)"),
+            ("Tus-Checksum-Algorithm" = String, description = "`sha1,sha256`"),
+        )),
+    ),
+)]
 fn options(uploads: &Uploads) -> Response {
     let mut res = reply::no_content();
     set(&mut res, "tus-version", TUS_VERSION);
@@ -192,6 +211,43 @@ fn progress(res: &mut Response, appended: &Appended) {
     }
 }
 
+/// Start a resumable upload (tus creation, creation-with-upload).
+///
+/// The path, the precondition and the quota (from `Upload-Length`) are checked now, and
+/// again at the end. With a body (`Content-Type: application/offset+octet-stream`) its
+/// bytes are the first piece, as for a `PATCH` at offset 0. An upload whose last byte
+/// arrives (or `Upload-Length: 0`) is committed as a `PUT` would be, and the reply
+/// carries `Dbx-File-Id`; a failed commit is the usual JSON error and the upload is gone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads",
+    operation_id = "tus_create",
+    tag = "uploads",
+    params(
+        ("Upload-Length" = String, Header, pattern = "^[0-9]+$", description = "The size of the whole file in bytes (`Upload-Defer-Length` is not supported: 400)"),
+        ("Upload-Metadata" = String, Header, description = "Comma-separated `key <base64 value>` pairs: `path` (required): where the file goes, from the root, missing folders are made; `if_match`: an `If-Match` value (`\"<file id>:<version>\"`, `\"<version>\"`, or `*`: a file must exist); `if_none_match`: `*`: commit only as a new file, 412 if a file exists there; `content_hash`: the content hash (64 hex digits) the bytes must have, else 422 at the end. Other keys (a client's `filename`) are ignored"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>`: the digest of this request's body; 460 and the piece is dropped if it does not match"),
+    ),
+    request_body(content = inline(Binary), content_type = "application/offset+octet-stream",
+        description = "Optional: the first bytes of the file (tus creation-with-upload)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The upload was made (and, when every byte arrived, the file committed)", headers(
+            ("Location" = String, description = "`/api/v1/uploads/{id}`: the upload's URL"),
+            ("Upload-Expires" = String, description = "An HTTP date: the upload is dropped after it without progress"),
+            ("Upload-Offset" = String, description = "With a body: the bytes the server holds"),
+            ("Dbx-File-Id" = String, description = "Once committed: the file's id"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "A folder has that name, a file stands where a folder of the path would be, or another request is writing this upload", body = ErrorBody),
+        (status = 412, description = "`Tus-Resumable` names another version, or the `if_match` / `if_none_match` precondition fails", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, description = "The bytes do not match the `content_hash` metadata; nothing changed", body = ErrorBody),
+        (status = 460, description = "The body does not match its `Upload-Checksum`; that piece was dropped", body = ErrorBody),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
 async fn create<S, B>(
     auth: Arc<Auth>,
     uploads: Arc<Uploads>,
@@ -241,6 +297,27 @@ where
     Ok(res)
 }
 
+/// The state of an upload (tus core): how many bytes the server holds.
+#[utoipa::path(
+    head,
+    path = "/api/v1/uploads/{id}",
+    operation_id = "tus_status",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id (the last part of its `Location`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The upload's offset and length", headers(
+            ("Upload-Offset" = String, description = "The bytes the server holds: the next `PATCH` starts there"),
+            ("Upload-Length" = String, description = "The size of the whole file"),
+            ("Upload-Expires" = String, description = "An HTTP date: the upload is dropped after it without progress"),
+            ("Cache-Control" = String, description = "`no-store`"),
+        )),
+        (status = 400, description = "A header that is not valid"),
+        (status = 404, description = "No such upload for this user"),
+        (status = 410, description = "The upload expired"),
+        (status = 412, description = "`Tus-Resumable` names another version"),
+    ),
+)]
 async fn head(
     id: String,
     auth: Arc<Auth>,
@@ -257,6 +334,40 @@ async fn head(
     Ok(res)
 }
 
+/// Append bytes to an upload (tus core, checksum).
+///
+/// A body cut off keeps what arrived (unless it declared a checksum): ask `HEAD` for the
+/// offset and go on from there. When the offset reaches the length the file is committed
+/// as a `PUT` would be, and the reply carries `Dbx-File-Id`; a failed commit is the usual
+/// JSON error (412, 422, 507, ...) and the upload is gone.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/uploads/{id}",
+    operation_id = "tus_append",
+    tag = "uploads",
+    params(
+        ("id" = String, Path, description = "The upload's id (the last part of its `Location`)"),
+        ("Upload-Offset" = String, Header, pattern = "^[0-9]+$", description = "Where this body goes: the server's offset, else 409"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1 <base64>` or `sha256 <base64>`: the digest of this body; 460 and the piece is dropped if it does not match"),
+    ),
+    request_body(content = inline(Binary), content_type = "application/offset+octet-stream",
+        description = "The next bytes of the file (another Content-Type is 400)"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The bytes are stored (and, when every byte arrived, the file committed)", headers(
+            ("Upload-Offset" = String, description = "The bytes the server holds"),
+            ("Dbx-File-Id" = String, description = "Once committed: the file's id"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 404, description = "No such upload for this user (or, at the commit, no such parent folder)", body = ErrorBody),
+        (status = 409, description = "`Upload-Offset` is not the server's, another request is writing this upload, or at the commit the path is taken by a folder", body = ErrorBody),
+        (status = 410, description = "The upload expired", body = ErrorBody),
+        (status = 412, description = "`Tus-Resumable` names another version, or at the commit the `if_match` / `if_none_match` precondition fails", body = ErrorBody),
+        (status = 422, description = "At the commit: the bytes do not match the `content_hash` metadata", body = ErrorBody),
+        (status = 460, description = "The body does not match its `Upload-Checksum`; that piece was dropped", body = ErrorBody),
+        (status = 507, response = QuotaExceeded),
+    ),
+)]
 async fn patch<S, B>(
     id: String,
     auth: Arc<Auth>,
@@ -284,6 +395,22 @@ where
     Ok(res)
 }
 
+/// Abandon an upload (tus termination): its stored parts are removed.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/uploads/{id}",
+    operation_id = "tus_terminate",
+    tag = "uploads",
+    params(("id" = String, Path, description = "The upload's id (the last part of its `Location`)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The upload is gone"),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Another request is writing this upload", body = ErrorBody),
+        (status = 412, description = "`Tus-Resumable` names another version", body = ErrorBody),
+    ),
+)]
 async fn terminate(
     id: String,
     auth: Arc<Auth>,
