@@ -44,8 +44,13 @@ pub struct NewUpload {
     pub length: u64,
     pub path: String,
     pub if_match: Option<String>,
+    /// `if_none_match *`: commit only as a new file.
+    pub only_new: bool,
     pub content_hash: Option<String>,
 }
+
+/// The row's `if_match` for `If-None-Match: *`: no `If-Match` value looks like it.
+const ONLY_NEW: &str = "!*";
 
 /// A piece's declared checksum (tus `Upload-Checksum`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +151,15 @@ impl Uploads {
             user_id: user.to_string(),
             length: new.length,
             path: new.path,
-            if_match: new.if_match,
+            if_match: match (new.if_match, new.only_new) {
+                (Some(_), true) => {
+                    return Err(AppError::bad_request(
+                        "give the if_match or the if_none_match metadata, not both",
+                    ))
+                }
+                (_, true) => Some(ONLY_NEW.to_string()),
+                (m, false) => m,
+            },
             content_hash,
             staged: Default::default(),
             block_digests: Vec::new(),
@@ -442,6 +455,9 @@ fn upload_of(row: &UploadRow) -> AppResult<Upload> {
         .if_match
         .as_deref()
         .map(|v| {
+            if v == ONLY_NEW {
+                return Ok(IfMatch::Absent);
+            }
             IfMatch::parse(v).ok_or_else(|| {
                 AppError::bad_request(
                     "the if_match metadata must be \"<version>\", \"<file id>:<version>\" or *",

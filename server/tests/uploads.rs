@@ -405,6 +405,38 @@ async fn a_failed_commit_is_the_usual_error() {
 }
 
 #[tokio::test]
+async fn if_none_match_commits_only_a_new_file() {
+    let s = TestServer::start().await;
+    let u = s.user().await;
+    u.put_file("/taken.txt", "v1").await;
+    let only_new = [("path", "/taken.txt"), ("if_none_match", "*")];
+    // Checked at creation already.
+    let r = tus::create_with(&u, 3, &only_new).await;
+    assert_tus(&r);
+    expect_error(r, 412, "precondition_failed").await;
+    let r = tus::create_with(&u, 4, &[("path", "/new.txt"), ("if_none_match", "*")]).await;
+    let loc = header(&r, "location");
+    // Another device makes the file meanwhile: the final PATCH fails with 412 and the
+    // other device's file stays.
+    u.put_file("/new.txt", "theirs").await;
+    let r = tus::patch(&u, &loc, 0, b"ours".to_vec()).await;
+    expect_error(r, 412, "precondition_failed").await;
+    let now = u.get_json("/api/v1/entries?path=/new.txt").await;
+    assert_eq!(now["version"], 1);
+    assert_eq!(now["size"], 6);
+    // Only `*`, and not together with if_match.
+    let r = tus::create_with(&u, 3, &[("path", "/x.txt"), ("if_none_match", "abc")]).await;
+    expect_error(r, 400, "invalid_request").await;
+    let both = [
+        ("path", "/x.txt"),
+        ("if_none_match", "*"),
+        ("if_match", "*"),
+    ];
+    let r = tus::create_with(&u, 3, &both).await;
+    expect_error(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
 async fn quota_is_checked_at_creation() {
     let s = TestServer::start_with(|a| a.quota_bytes = Some(1000)).await;
     let u = s.user().await;

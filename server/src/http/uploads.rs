@@ -145,10 +145,11 @@ fn number(headers: &HeaderMap, name: &str) -> AppResult<Option<u64>> {
         .transpose()
 }
 
-/// `Upload-Metadata: key base64,key base64,...`: the values of `path`, `if_match` and
-/// `content_hash` (other keys, such as a client's `filename`, are ignored).
-fn metadata(headers: &HeaderMap) -> AppResult<[Option<String>; 3]> {
-    let mut out: [Option<String>; 3] = Default::default();
+/// `Upload-Metadata: key base64,key base64,...`: the values of `path`, `if_match`,
+/// `if_none_match` and `content_hash` (other keys, such as a client's `filename`, are
+/// ignored).
+fn metadata(headers: &HeaderMap) -> AppResult<[Option<String>; 4]> {
+    let mut out: [Option<String>; 4] = Default::default();
     let Some(v) = header(headers, "upload-metadata")? else {
         return Ok(out);
     };
@@ -157,7 +158,8 @@ fn metadata(headers: &HeaderMap) -> AppResult<[Option<String>; 3]> {
         let slot = match key {
             "path" => &mut out[0],
             "if_match" => &mut out[1],
-            "content_hash" => &mut out[2],
+            "if_none_match" => &mut out[2],
+            "content_hash" => &mut out[3],
             _ => continue,
         };
         let bytes = base64::engine::general_purpose::STANDARD
@@ -266,7 +268,16 @@ where
     }
     let length = number(&headers, "upload-length")?
         .ok_or_else(|| AppError::bad_request("Upload-Length is required"))?;
-    let [path, if_match, content_hash] = metadata(&headers)?;
+    let [path, if_match, if_none_match, content_hash] = metadata(&headers)?;
+    let only_new = match if_none_match.as_deref().map(str::trim) {
+        None => false,
+        Some("*") => true,
+        Some(_) => {
+            return Err(AppError::bad_request(
+                "the if_none_match metadata must be *",
+            ))
+        }
+    };
     let path = path.ok_or_else(|| {
         AppError::bad_request("Upload-Metadata must name the file's path (key 'path')")
     })?;
@@ -274,6 +285,7 @@ where
         length,
         path,
         if_match,
+        only_new,
         content_hash,
     };
     let row = uploads.create(&user, new).await?;
