@@ -78,6 +78,10 @@ impl Api {
         })
     }
 
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/api/v1{}", self.base, path)
     }

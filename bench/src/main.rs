@@ -13,6 +13,7 @@ mod latency;
 mod procs;
 mod report;
 mod transfer;
+mod tus;
 mod util;
 mod webdav;
 
@@ -89,6 +90,9 @@ enum Phase {
     /// A folder of 1,000 files renamed in one `dbx sync --watch` folder: until the other
     /// shows it.
     Rename,
+    /// The big file as a resumable (tus) upload, against direct S3 multipart; and one
+    /// cut at half and resumed on a restarted server.
+    Tus,
 }
 
 /// Benchmarks of dbx-server and the dbx client (see scripts/bench.sh).
@@ -508,6 +512,7 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
         sync: pending(ctx, Phase::Sync),
         webdav: pending(ctx, Phase::Webdav),
         rename: pending(ctx, Phase::Rename),
+        tus: pending(ctx, Phase::Tus),
         elapsed_s: 0.0,
     };
     let dir = ctx.work.join(name.id());
@@ -549,6 +554,10 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
             Err(why) => Outcome::NotAvailable(why.clone()),
             Ok(()) => dbx_big_phase(ctx, &servers, &client_dir).await.into(),
         };
+    }
+
+    if ctx.args.wants(Phase::Tus) {
+        rep.tus = tus_phase(ctx, name, &servers).await.into();
     }
 
     if ctx.args.wants(Phase::Webdav) {
@@ -902,6 +911,94 @@ async fn big_phase(ctx: &Ctx, name: ConfigName, servers: &Servers<'_>) -> Result
         report.download.direct().map_or("-".into(), |r| format!("{r:.0} MiB/s")),
         report.server_peak_upload_mib.unwrap_or(0.0),
         report.server_peak_download_mib.unwrap_or(0.0),
+    );
+    Ok(report)
+}
+
+/// Bytes per `PATCH` of the bench's tus uploads: the dbx client's default chunk.
+const TUS_CHUNK: u64 = 16 * MIB;
+
+/// The big file as a tus upload through dbx-server (a fresh process per run, for its
+/// peak RSS) and put to S3 directly, alternating which goes first; then an upload cut
+/// at half, its server stopped and a new one started on the same data, and the rest
+/// sent from the offset the new server reports.
+async fn tus_phase(ctx: &Ctx, name: ConfigName, servers: &Servers<'_>) -> Result<tus::TusReport> {
+    let size = ctx.plan.big_size;
+    let direct = match (&ctx.s3, name.uses_s3()) {
+        (Ok(s3), true) => Some(DirectS3::new(s3, ctx.plan.part_size)?),
+        _ => None,
+    };
+    let stamp = Utc::now().format("%Y%m%d%H%M%S");
+    let mut up = Rates::default();
+    let mut peaks = Peaks::default();
+    for run in 0..ctx.plan.big_runs {
+        progress!(
+            "tus upload of {} MiB, run {} of {}",
+            size / MIB,
+            run + 1,
+            ctx.plan.big_runs
+        );
+        let key = format!("bench-direct/{stamp}-{}-tus-{run}", name.id());
+        let direct_first = run % 2 == 1;
+        if let (true, Some(d)) = (direct_first, &direct) {
+            up.direct_s3_mib_s
+                .push(transfer::rate(size, d.put(&key, size, fresh_seed()).await?));
+        }
+        let (server, api) = servers.fresh(false).await?;
+        peaks.before(&server);
+        let path = format!("/bench-tus/{stamp}-{run}.bin");
+        let (_, took) = tus::upload(&api, &path, size, TUS_CHUNK, fresh_seed()).await?;
+        peaks.after(&server);
+        servers.stop(server).await;
+        up.via_server_mib_s.push(transfer::rate(size, took));
+        if let (false, Some(d)) = (direct_first, &direct) {
+            up.direct_s3_mib_s
+                .push(transfer::rate(size, d.put(&key, size, fresh_seed()).await?));
+        }
+        if let Some(d) = &direct {
+            if let Err(e) = d.delete(&key).await {
+                progress!("warning: {e:#}");
+            }
+        }
+    }
+
+    progress!("tus upload cut at half, server restarted, resumed");
+    let seed = fresh_seed();
+    let (server, api) = servers.fresh(false).await?;
+    let mut cut = tus::create(&api, &format!("/bench-tus/{stamp}-cut.bin"), size).await?;
+    cut.send_until(&api, size / 2, TUS_CHUNK, seed).await?;
+    servers.stop(server).await;
+    let (server, api) = servers.fresh(false).await?;
+    cut.resync(&api).await?;
+    let resumed_at = cut.offset;
+    let started = Instant::now();
+    let done = cut.send_until(&api, size, TUS_CHUNK, seed).await;
+    let took = started.elapsed();
+    servers.stop(server).await;
+    anyhow::ensure!(
+        done?.is_some(),
+        "the resumed upload completed without a file id"
+    );
+    let whole_s = up.via_server().map(|r| size as f64 / MIB as f64 / r);
+    let report = tus::TusReport {
+        size_bytes: size,
+        chunk_bytes: TUS_CHUNK,
+        runs: ctx.plan.big_runs,
+        ratio: up.ratio(),
+        upload: up,
+        server_peak_mib: peaks.peak.map(kib_to_mib),
+        resumed_at: resumed_at as f64 / size as f64,
+        sent_after_resume: (size - resumed_at) as f64 / size as f64,
+        resume_time_ratio: whole_s.map(|w| took.as_secs_f64() / w),
+    };
+    progress!(
+        "tus {:.0} MiB/s, direct S3 {}; resumed at {:.0} %",
+        report.upload.via_server().unwrap_or(0.0),
+        report
+            .upload
+            .direct()
+            .map_or("-".into(), |r| format!("{r:.0} MiB/s")),
+        report.resumed_at * 100.0
     );
     Ok(report)
 }

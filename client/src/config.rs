@@ -1,6 +1,7 @@
 //! The client's settings and credentials, kept in the config dir (`--config-dir`,
 //! `DBX_CONFIG_DIR`, or the platform's config dir): `config.json` remembers the server
-//! that login used, `credentials.json` (mode 0600) holds the session's tokens.
+//! that login used, `credentials.json` (mode 0600) holds the session's tokens, `uploads.json` the
+//! unfinished resumable uploads.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 const SETTINGS_FILE: &str = "config.json";
 const CREDENTIALS_FILE: &str = "credentials.json";
+const UPLOADS_FILE: &str = "uploads.json";
 
 /// Non-secret settings.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -88,6 +90,15 @@ impl ConfigDir {
 
     pub fn save_credentials(&self, c: &Credentials) -> anyhow::Result<()> {
         self.write_private(CREDENTIALS_FILE, &serde_json::to_vec_pretty(c)?)
+    }
+
+    /// Unfinished resumable uploads (see `resume`).
+    pub fn load_uploads<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<Option<T>> {
+        read_json(&self.dir.join(UPLOADS_FILE))
+    }
+
+    pub fn save_uploads<T: Serialize>(&self, uploads: &T) -> anyhow::Result<()> {
+        self.write_private(UPLOADS_FILE, &serde_json::to_vec_pretty(uploads)?)
     }
 
     /// Removes the credentials; true if there were any.

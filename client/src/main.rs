@@ -9,6 +9,7 @@ mod config;
 mod local;
 mod progress;
 mod remote;
+mod resume;
 mod sync;
 mod transfer;
 

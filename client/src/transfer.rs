@@ -1,7 +1,7 @@
 //! Moving one file each way, streaming: memory does not grow with the file's size.
 //! Uploads send an explicit `Content-Length` and `X-Content-Hash`; downloads are written
 //! to a temporary name in the target folder, checked against the content hash, and only
-//! then renamed into place. `push`, `pull` and (later) `sync` share these.
+//! then renamed into place. `push`, `pull` and `sync` share these.
 
 use std::io;
 use std::path::Path;
@@ -14,16 +14,33 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
-use crate::api::Api;
+use crate::api::{Api, ApiResult, Precondition};
+
+mod resumable;
 
 /// Size of the pieces read from disk.
 const PIECE: usize = 256 * 1024;
+
+/// Files from this size on are first offered to `POST /files/by-hash`: one small
+/// request that saves sending content the account already holds.
+pub const BY_HASH_FROM: u64 = 1 << 20;
+
+/// Files from this size on go through a resumable upload.
+pub const RESUMABLE_FROM: u64 = 64 << 20;
 
 /// Told about bytes as they move, so progress can be shown.
 pub trait Meter: Send + Sync {
     fn add(&self, bytes: u64);
     /// The transfer starts over (a retry after a token refresh): forget what was added.
     fn restart(&self);
+}
+
+/// For transfers nobody watches.
+pub struct Unmetered;
+
+impl Meter for Unmetered {
+    fn add(&self, _: u64) {}
+    fn restart(&self) {}
 }
 
 /// Size and content hash of a local file. Hashing is CPU work, so it runs on a
@@ -52,9 +69,9 @@ fn hash_blocking(path: &Path) -> io::Result<(u64, String)> {
     }
 }
 
-/// Uploads `local` to the remote `path`, streaming it. `size` and `hash` are the ones
-/// `hash_file` found; the server refuses the upload (and keeps the old version) if the
-/// file changed since.
+/// Uploads `local` to the remote `path` with no precondition (`push`). `size` and `hash`
+/// are the ones `hash_file` found; the server refuses the upload (and keeps the old
+/// version) if the file changed since.
 pub async fn upload_file(
     api: &Api,
     local: &Path,
@@ -63,15 +80,40 @@ pub async fn upload_file(
     hash: &str,
     meter: Arc<dyn Meter>,
 ) -> anyhow::Result<FileEntry> {
+    let (entry, _) = send_file(api, local, path, size, hash, &Precondition::None, meter)
+        .await
+        .with_context(|| format!("uploading {} to {path}", local.display()))?;
+    Ok(entry)
+}
+
+/// Puts the first `size` bytes of `local` (content hash `hash`) at `path` under `pre`,
+/// the cheapest way the server allows: from content the account already holds when the
+/// file is large enough to be worth asking, by a resumable upload when it is large
+/// enough to be worth resuming, else in one streaming `PUT`. Returns the entry and
+/// whether the server made a new file.
+pub async fn send_file(
+    api: &Api,
+    local: &Path,
+    path: &str,
+    size: u64,
+    hash: &str,
+    pre: &Precondition,
+    meter: Arc<dyn Meter>,
+) -> ApiResult<(FileEntry, bool)> {
+    if size >= BY_HASH_FROM {
+        if let Some(done) = api.upload_by_hash(path, size, hash, pre).await? {
+            meter.add(size);
+            return Ok(done);
+        }
+    }
+    if size >= RESUMABLE_FROM {
+        return resumable::send(api, local, path, size, hash, pre, meter).await;
+    }
     let body = || {
         meter.restart();
         file_body(local, size, Some(meter.clone()))
     };
-    let (entry, _) = api
-        .upload(path, size, hash, &crate::api::Precondition::None, body)
-        .await
-        .with_context(|| format!("uploading {} to {path}", local.display()))?;
-    Ok(entry)
+    api.upload(path, size, hash, pre, body).await
 }
 
 /// The first `size` bytes of `local` as a streaming request body, counted by `meter`.
@@ -80,9 +122,21 @@ pub fn file_body(
     size: u64,
     meter: Option<Arc<dyn Meter>>,
 ) -> io::Result<reqwest::Body> {
-    let file = std::fs::File::open(local)
+    file_range_body(local, 0, size, meter)
+}
+
+/// `len` bytes of `local` from `offset` on as a streaming request body.
+pub fn file_range_body(
+    local: &Path,
+    offset: u64,
+    len: u64,
+    meter: Option<Arc<dyn Meter>>,
+) -> io::Result<reqwest::Body> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(local)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", local.display())))?;
-    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(size), PIECE)
+    file.seek(SeekFrom::Start(offset))?;
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file).take(len), PIECE)
         .inspect(move |piece| {
             if let (Some(m), Ok(bytes)) = (&meter, piece) {
                 m.add(bytes.len() as u64);

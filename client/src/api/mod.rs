@@ -17,14 +17,20 @@ use tokio::sync::Mutex;
 mod error;
 mod session;
 mod undo;
+mod uploads;
 
 use error::error_from;
 pub use error::{root_cause, ApiResult, ClientError};
+pub use uploads::upload_gone;
 
 use crate::config::{ConfigDir, Credentials};
+use crate::resume::{Resumes, UploadKey};
 
 /// Page size of folder listings.
 const LIST_PAGE: &str = "1000";
+
+/// Bytes per `PATCH` of a resumable upload unless `--chunk-size` says otherwise.
+pub const DEFAULT_UPLOAD_CHUNK: u64 = 16 << 20;
 
 /// A connection to one server, logged in or not. Shared by concurrent transfers.
 pub struct Api {
@@ -32,6 +38,8 @@ pub struct Api {
     base: String,
     config: ConfigDir,
     session: Mutex<Option<Credentials>>,
+    resumes: Resumes,
+    upload_chunk: u64,
 }
 
 impl Api {
@@ -46,9 +54,45 @@ impl Api {
         Ok(Api {
             http,
             base,
+            resumes: Resumes::new(config.clone()),
             config,
             session: Mutex::new(session),
+            upload_chunk: DEFAULT_UPLOAD_CHUNK,
         })
+    }
+
+    /// Sends resumable uploads in `PATCH`es of `bytes` (at least 1).
+    pub fn with_upload_chunk(mut self, bytes: u64) -> Self {
+        self.upload_chunk = bytes.max(1);
+        self
+    }
+
+    pub fn upload_chunk(&self) -> u64 {
+        self.upload_chunk
+    }
+
+    /// The unfinished resumable uploads of this machine.
+    pub fn resumes(&self) -> &Resumes {
+        &self.resumes
+    }
+
+    /// What identifies an upload of `size` bytes with `hash` to `path` under `pre` on
+    /// this server and account.
+    pub async fn upload_key(
+        &self,
+        path: &str,
+        size: u64,
+        hash: &str,
+        pre: &Precondition,
+    ) -> UploadKey {
+        UploadKey {
+            server: self.base.clone(),
+            user_id: self.user_id().await.unwrap_or_default(),
+            path: path.to_string(),
+            size,
+            content_hash: hash.to_ascii_lowercase(),
+            precondition: pre.to_string(),
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -269,6 +313,16 @@ pub enum Precondition {
     CreateOnly,
     /// Only over this file at this version (`If-Match: "<id>:<version>"`).
     Is { id: String, version: i64 },
+}
+
+impl std::fmt::Display for Precondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Precondition::None => Ok(()),
+            Precondition::CreateOnly => f.write_str("If-None-Match: *"),
+            Precondition::Is { id, version } => write!(f, "If-Match: \"{id}:{version}\""),
+        }
+    }
 }
 
 impl Precondition {

@@ -56,6 +56,32 @@ pub struct TransferArgs {
     pub transfers: u16,
 }
 
+/// Options of commands that upload.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UploadArgs {
+    /// Bytes per request of a resumable upload (files of 64 MiB and more), e.g. 16MiB.
+    #[arg(long, env = "DBX_CHUNK_SIZE", default_value = "16MiB", value_name = "SIZE",
+          value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+}
+
+/// Smallest and largest `--chunk-size`.
+const CHUNK_SIZES: std::ops::RangeInclusive<u64> = (1 << 20)..=(4 << 30);
+
+/// A size such as `16MiB`, `8M` or `5242880`, from 1 MiB to 4 GiB.
+fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    let size = s
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map_err(|e| format!("not a size ({e}); for example 16MiB"))?
+        .as_u64();
+    if CHUNK_SIZES.contains(&size) {
+        Ok(size)
+    } else {
+        Err("must be from 1MiB to 4GiB".into())
+    }
+}
+
 /// Bad usage found after parsing: exit status 2, like clap's own.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -94,12 +120,17 @@ impl Ctx {
 
     /// A client for the server, with the saved session if it is for that server.
     pub fn api(&self) -> anyhow::Result<Arc<Api>> {
+        Ok(Arc::new(self.new_api()?))
+    }
+
+    /// A connection for a command that uploads.
+    pub fn upload_api(&self, args: &UploadArgs) -> anyhow::Result<Arc<Api>> {
+        Ok(Arc::new(self.new_api()?.with_upload_chunk(args.chunk_size)))
+    }
+
+    fn new_api(&self) -> anyhow::Result<Api> {
         let creds = self.config.load_credentials()?;
-        Ok(Arc::new(Api::new(
-            self.server()?,
-            self.config.clone(),
-            creds,
-        )?))
+        Ok(Api::new(self.server()?, self.config.clone(), creds)?)
     }
 
     /// A note on stderr, unless `-q`.

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::{Ctx, TransferArgs, Usage};
+use super::{Ctx, TransferArgs, UploadArgs, Usage};
 use crate::api::Api;
 use crate::batch::{self, Outcome};
 use crate::local;
@@ -26,6 +26,8 @@ pub struct Args {
     remote: Option<RemotePath>,
     #[command(flatten)]
     transfer: TransferArgs,
+    #[command(flatten)]
+    upload: UploadArgs,
 }
 
 /// One file to send, and what the server has at its path.
@@ -44,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         Some(r) => r,
         None => default_remote(&args.local)?,
     };
-    let api = ctx.api()?;
+    let api = ctx.upload_api(&args.upload)?;
     let (uploads, failed) = if meta.is_dir() {
         plan_tree(ctx, &api, &args.local, &remote).await?
     } else if meta.is_file() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use super::Ctx;
+use super::{Ctx, UploadArgs};
 use crate::remote::RemotePath;
 use crate::sync::engine::{Engine, Options};
 
@@ -25,10 +25,12 @@ pub struct Args {
     /// Approve, once, deletions that bring the last hour's to more than half of the files (and more than 5).
     #[arg(long, env = "DBX_ALLOW_MASS_DELETE")]
     pub allow_mass_delete: bool,
+    #[command(flatten)]
+    pub upload: UploadArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let api = ctx.api()?;
+    let api = ctx.upload_api(&args.upload)?;
     let opts = Options {
         remote: args.remote,
         device: args.device,

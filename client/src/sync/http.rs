@@ -3,6 +3,7 @@
 //! checks. All go through `Api::send`, so they share its refresh-on-401.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use dbx_shared::api::{DeltaReply, FileEntry, MoveRequest, WaitReply};
@@ -178,9 +179,9 @@ pub fn is_checksum_mismatch(e: &ClientError) -> bool {
     e.status() == Some(StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-/// Uploads `local` to `path` under `pre`. Streams the file with its size and hash
-/// declared, so the server refuses bytes that changed meanwhile. Returns the entry and
-/// whether the server made a new file (201).
+/// Uploads `local` to `path` under `pre` (by hash, resumable or in one `PUT`, as
+/// `transfer::send_file` picks), with its size and hash declared, so the server refuses
+/// bytes that changed meanwhile. Returns the entry and whether the server made a new file.
 pub async fn upload(
     api: &Api,
     path: &str,
@@ -189,9 +190,15 @@ pub async fn upload(
     hash: &str,
     pre: &Precondition,
 ) -> ApiResult<(FileEntry, bool)> {
-    api.upload(path, size, hash, pre, || {
-        transfer::file_body(local, size, None)
-    })
+    transfer::send_file(
+        api,
+        local,
+        path,
+        size,
+        hash,
+        pre,
+        Arc::new(transfer::Unmetered),
+    )
     .await
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod devices;
+pub mod proxy;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub struct Env {
     /// The working dir of every `dbx` run.
     pub work: TempDir,
     data: TempDir,
+    args: ServeArgs,
     running: Option<RunningServer>,
     rt: tokio::runtime::Runtime,
 }
@@ -43,15 +45,30 @@ impl Env {
         let data = tempfile::tempdir().expect("data dir");
         let mut args = ServeArgs::for_data_dir(data.path().to_path_buf());
         tweak(&mut args);
-        let running = rt.block_on(start(args)).expect("server starts");
+        let running = rt.block_on(start(args.clone())).expect("server starts");
         Env {
             server: format!("http://{}", running.addr),
             config: tempfile::tempdir().expect("config dir"),
             work: tempfile::tempdir().expect("work dir"),
             data,
+            args,
             running: Some(running),
             rt,
         }
+    }
+
+    /// Stops the server and starts it again on the same data (on a new port, which
+    /// becomes `self.server`).
+    pub fn restart_server(&mut self) {
+        if let Some(s) = self.running.take() {
+            self.rt.block_on(s.shutdown());
+        }
+        let running = self
+            .rt
+            .block_on(start(self.args.clone()))
+            .expect("server starts again");
+        self.server = format!("http://{}", running.addr);
+        self.running = Some(running);
     }
 
     /// `dbx` for this test: its config dir, its server, run in its work dir.
