@@ -17,8 +17,9 @@ const TUS: &str = "1.0.0";
 
 /// A tus upload being made.
 pub struct TusUpload {
-    /// Its absolute URL.
-    pub url: String,
+    /// Its path on the server (`/api/v1/uploads/{id}`): a restarted server listens on
+    /// another port, so the URL is made from the API the upload goes on with.
+    pub path: String,
     pub size: u64,
     pub offset: u64,
 }
@@ -45,13 +46,13 @@ pub async fn create(api: &Api, path: &str, size: u64) -> Result<TusUpload> {
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .context("tus create: no Location")?;
-    let url = if location.starts_with("http") {
-        location.to_string()
-    } else {
-        format!("{}{location}", api.base)
+    // A server gives an absolute or a relative Location; only its path matters here.
+    let path = match location.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+        None => location.to_string(),
     };
     Ok(TusUpload {
-        url,
+        path,
         size,
         offset: 0,
     })
@@ -73,7 +74,7 @@ impl TusUpload {
             let len = chunk.min(until - self.offset);
             let resp = api
                 .http
-                .patch(&self.url)
+                .patch(format!("{}{}", api.base, self.path))
                 .bearer_auth(api.token())
                 .header("Tus-Resumable", TUS)
                 .header("Upload-Offset", self.offset)
@@ -102,7 +103,7 @@ impl TusUpload {
     pub async fn resync(&mut self, api: &Api) -> Result<()> {
         let resp = api
             .http
-            .head(&self.url)
+            .head(format!("{}{}", api.base, self.path))
             .bearer_auth(api.token())
             .header("Tus-Resumable", TUS)
             .timeout(REQUEST_TIMEOUT)
