@@ -548,11 +548,6 @@ fn webdav_rows(t: &mut Table, w: &WebdavReport) {
 pub fn targets(run: &RunReport) -> String {
     let mut out = String::new();
     out.push_str("| design target | measured | met |\n| --- | --- | --- |\n");
-    let verdict = |ok: Option<bool>| match ok {
-        Some(true) => "yes",
-        Some(false) => "no",
-        None => "not measured",
-    };
 
     // Metadata calls, p95 with 16 clients, on SQLite.
     let mut worst: Option<(f64, String)> = None;
@@ -594,15 +589,11 @@ pub fn targets(run: &RunReport) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "| upload and download through dbx-server ≥ 80 % of the direct S3 rate | {} | {} |",
-        if parts.is_empty() {
-            DASH.to_string()
-        } else {
-            parts.join(", ")
-        },
-        verdict(all_ok)
+    target_line(
+        &mut out,
+        "upload and download through dbx-server ≥ 80 % of the direct S3 rate",
+        &parts,
+        all_ok,
     );
 
     // Server peak memory under 100 MiB while moving a big file.
@@ -646,16 +637,7 @@ pub fn targets(run: &RunReport) -> String {
             }
         }
     }
-    let _ = writeln!(
-        out,
-        "| sync propagation median < 2 s | {} | {} |",
-        if parts.is_empty() {
-            DASH.to_string()
-        } else {
-            parts.join(", ")
-        },
-        verdict(all_ok)
-    );
+    target_line(&mut out, "sync propagation median < 2 s", &parts, all_ok);
 
     // A folder rename reaches the other device in under 2 s.
     let mut parts = Vec::new();
@@ -667,15 +649,11 @@ pub fn targets(run: &RunReport) -> String {
             all_ok = Some(all_ok.unwrap_or(true) && ok);
         }
     }
-    let _ = writeln!(
-        out,
-        "| a renamed folder of 1,000 files shows on the other device in < 2 s, files kept | {} | {} |",
-        if parts.is_empty() {
-            DASH.to_string()
-        } else {
-            parts.join(", ")
-        },
-        verdict(all_ok)
+    target_line(
+        &mut out,
+        "a renamed folder of 1,000 files shows on the other device in < 2 s, files kept",
+        &parts,
+        all_ok,
     );
 
     // A tus upload at least 0.9× direct S3 multipart; a resume sends about half.
@@ -696,15 +674,11 @@ pub fn targets(run: &RunReport) -> String {
             all_ok = Some(all_ok.unwrap_or(true) && half);
         }
     }
-    let _ = writeln!(
-        out,
-        "| tus upload ≥ 0.9× direct S3 multipart; a resume after a cut at half sends about half | {} | {} |",
-        if parts.is_empty() {
-            DASH.to_string()
-        } else {
-            parts.join(", ")
-        },
-        verdict(all_ok)
+    target_line(
+        &mut out,
+        "tus upload ≥ 0.9× direct S3 multipart; a resume after a cut at half sends about half",
+        &parts,
+        all_ok,
     );
 
     // WebDAV at least 0.8× the API, for every transfer.
@@ -728,6 +702,25 @@ pub fn targets(run: &RunReport) -> String {
         verdict(worst.map(|(r, _)| r >= 0.8))
     );
     out
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "not measured",
+    }
+}
+
+/// One row of the design targets: the goal, what each configuration measured, whether
+/// all of them met it.
+fn target_line(out: &mut String, goal: &str, parts: &[String], all_ok: Option<bool>) {
+    let measured = if parts.is_empty() {
+        DASH.to_string()
+    } else {
+        parts.join(", ")
+    };
+    let _ = writeln!(out, "| {goal} | {measured} | {} |", verdict(all_ok));
 }
 
 /// The whole run as markdown: header, one table per configuration, the targets.
