@@ -17,6 +17,8 @@ use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 use crate::failpoints::fail_db;
 
+#[path = "sqlite_checkpoint.rs"]
+mod checkpoint;
 #[path = "sqlite_uploads.rs"]
 mod uploads;
 
@@ -50,6 +52,7 @@ pub struct SqliteRepo {
     pool: Pool<SqliteConnectionManager>,
     /// Serializes this process's write transactions (see `write`).
     writer: Mutex<()>,
+    checkpoints: checkpoint::Checkpointer,
 }
 
 fn backend(e: impl std::fmt::Display) -> RepoError {
@@ -637,19 +640,25 @@ impl SqliteRepo {
         // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
         // database file's mode.
         crate::private_fs::create_file(path).map_err(backend)?;
+        // Checkpoints are the checkpoint thread's job; a writer checkpoints only as a
+        // backstop, when the log reaches 4,000 pages (see `checkpoint`).
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                 PRAGMA wal_autocheckpoint = 4000;",
             )
         });
         let pool = Pool::builder()
             .max_size(8)
             .build(manager)
             .map_err(backend)?;
+        // The pool's first connections have switched the file to WAL by now.
+        let checkpoints = checkpoint::Checkpointer::start(path).map_err(backend)?;
         Ok(SqliteRepo {
             pool,
             writer: Mutex::new(()),
+            checkpoints,
         })
     }
 
@@ -681,6 +690,7 @@ impl SqliteRepo {
         let out = f(&tx)?;
         fail_db!("db.commit");
         tx.commit().map_err(backend)?;
+        self.checkpoints.committed();
         fail_db!("db.after_commit");
         Ok(out)
     }
