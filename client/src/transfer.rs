@@ -16,6 +16,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::api::{Api, ApiResult, Precondition};
 
+pub mod landing;
 mod resumable;
 
 /// Size of the pieces read from disk.
@@ -145,8 +146,8 @@ pub fn file_range_body(
     Ok(reqwest::Body::wrap_stream(stream))
 }
 
-/// Streams a download's body into `file` (its own handle on a temporary file), flushes
-/// it to disk and returns the content hash of the bytes received.
+/// Streams a download's body into `file` (its own handle on a temporary file) and
+/// returns the content hash of the bytes received. The caller flushes it to disk.
 pub async fn receive(
     resp: reqwest::Response,
     file: std::fs::File,
@@ -165,23 +166,21 @@ pub async fn receive(
         }
     }
     out.flush().await?;
-    out.into_inner().sync_all().await?;
     Ok(hasher.finalize())
 }
 
-/// Downloads `file` to `dest`. The bytes go to a temporary file beside `dest` that is
-/// removed if anything fails (the guard's drop), checked against the content hash,
-/// flushed to disk, and then renamed over `dest`, so `dest` is never half-written.
-pub async fn download_file(
+/// Downloads `file` for `dest` into a temporary file beside it (removed if anything
+/// fails: the guard's drop), checks it against the content hash and gives it the mode of
+/// the file it will replace (or 0644: tempfile makes it 0600). `landing` flushes it and
+/// renames it into place.
+pub async fn fetch(
     api: &Api,
     file: &FileEntry,
     dest: &Path,
     meter: Arc<dyn Meter>,
-) -> anyhow::Result<()> {
-    let dir = dest
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+) -> anyhow::Result<landing::Arrived> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = landing::folder_of(dest);
     if dest.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         bail!("{} is a folder", dest.display());
     }
@@ -221,27 +220,18 @@ pub async fn download_file(
             file.path
         );
     }
-    finish_download(tmp, dest, dir)
-}
-
-/// Gives the temporary file the mode of the file it replaces (or 0644: tempfile makes
-/// it 0600), renames it into place, and syncs the folder so the rename is durable.
-fn finish_download(tmp: tempfile::NamedTempFile, dest: &Path, dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(dest)
         .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o644);
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("writing {}", dest.display()))?;
-    tmp.persist(dest)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", dest.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        // Best effort: some filesystems refuse to sync a folder.
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(landing::Arrived {
+        tmp,
+        dest: dest.to_path_buf(),
+        label: file.path.clone(),
+        size: file.size,
+    })
 }
 
 /// True when the local file at `path` already has this size and content hash.

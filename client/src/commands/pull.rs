@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -18,6 +18,7 @@ use crate::local;
 use crate::progress::Progress;
 use crate::remote::{self, Remote, RemotePath};
 use crate::transfer;
+use crate::transfer::landing::{Landed, Landing};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -59,16 +60,44 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
     let total = downloads.iter().map(|d| d.file.size).sum();
     let progress = Progress::new(ctx.ui, downloads.len() as u64, total, started);
-    let p = progress.clone();
+    let landing = Arc::new(Landing::default());
+    let not_landed = Arc::new(Mutex::new(Vec::new()));
+    let (p, l, n) = (progress.clone(), landing.clone(), not_landed.clone());
     let mut stats = batch::run_all(
         downloads,
         args.transfer.transfers.into(),
         progress.clone(),
-        move |d| pull_file(api.clone(), p.clone(), d),
+        move |d| pull_file(api.clone(), p.clone(), l.clone(), n.clone(), d),
     )
     .await?;
+    report(&progress, &not_landed, landing.finish().await);
+    // Files counted as pulled when they arrived, whose batch then failed to land.
+    for (size, error) in std::mem::take(&mut *lock(&not_landed)) {
+        progress.warn(&format!("failed: {error:#}"));
+        stats.sent -= 1;
+        stats.bytes -= size;
+        stats.failed += 1;
+    }
     stats.failed += failed;
     batch::conclude(&progress, ctx.ui.quiet, "pulled", stats)
+}
+
+type NotLanded = Mutex<Vec<(u64, anyhow::Error)>>;
+
+fn lock(n: &NotLanded) -> std::sync::MutexGuard<'_, Vec<(u64, anyhow::Error)>> {
+    n.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Tells of the files a batch put in place, and keeps the ones it could not.
+fn report(progress: &Progress, not_landed: &NotLanded, landed: Vec<Landed>) {
+    for l in landed {
+        match l {
+            Landed::Done(dest) => progress.detail(&format!("pulled {}", dest.display())),
+            Landed::Failed { label, size, error } => {
+                lock(not_landed).push((size, error.context(label)));
+            }
+        }
+    }
 }
 
 fn plan_file(local: &Path, file: FileEntry) -> anyhow::Result<Download> {
@@ -145,8 +174,15 @@ async fn plan_tree(
     Ok((downloads, failed))
 }
 
-/// Fetches one file, unless the local one already has the same bytes.
-async fn pull_file(api: Arc<Api>, progress: Arc<Progress>, d: Download) -> anyhow::Result<Outcome> {
+/// Fetches one file, unless the local one already has the same bytes, and hands it to
+/// `landing`; lands a batch when it fills one.
+async fn pull_file(
+    api: Arc<Api>,
+    progress: Arc<Progress>,
+    landing: Arc<Landing>,
+    not_landed: Arc<NotLanded>,
+    d: Download,
+) -> anyhow::Result<Outcome> {
     let f = &d.file;
     if transfer::local_matches(&d.dest, f.size, &f.content_hash).await? {
         progress.skip(f.size);
@@ -154,7 +190,7 @@ async fn pull_file(api: Arc<Api>, progress: Arc<Progress>, d: Download) -> anyho
         return Ok(Outcome::Skipped);
     }
     let meter = progress.file(&f.path, f.size);
-    transfer::download_file(&api, f, &d.dest, meter).await?;
-    progress.detail(&format!("pulled {}", d.dest.display()));
+    let arrived = transfer::fetch(&api, f, &d.dest, meter).await?;
+    report(&progress, &not_landed, landing.arrive(arrived).await);
     Ok(Outcome::Sent(f.size))
 }
