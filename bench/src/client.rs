@@ -232,6 +232,9 @@ pub struct FilesReport {
     pub push_files_per_s: f64,
     pub pull_s: f64,
     pub pull_files_per_s: f64,
+    /// The same push and pull once more, with nothing to send: the time to find that out.
+    pub repush_s: f64,
+    pub repull_s: f64,
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -294,6 +297,22 @@ pub async fn many_files(
         )
         .await?;
     let pulled = count_files(&dst);
+    let repush = dbx
+        .run(
+            &config,
+            "repush-files",
+            vec!["push".into(), src.clone().into(), "/bench-files".into()],
+            false,
+        )
+        .await?;
+    let repull = dbx
+        .run(
+            &config,
+            "repull-files",
+            vec!["pull".into(), "/bench-files".into(), dst.clone().into()],
+            false,
+        )
+        .await?;
     let _ = std::fs::remove_dir_all(&src);
     let _ = std::fs::remove_dir_all(&dst);
     ensure!(
@@ -307,6 +326,8 @@ pub async fn many_files(
         push_files_per_s: files as f64 / push.took.as_secs_f64().max(1e-9),
         pull_s: pull.took.as_secs_f64(),
         pull_files_per_s: files as f64 / pull.took.as_secs_f64().max(1e-9),
+        repush_s: repush.took.as_secs_f64(),
+        repull_s: repull.took.as_secs_f64(),
     })
 }
 

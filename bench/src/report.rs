@@ -389,6 +389,17 @@ pub fn config_table(c: &ConfigReport, plan: &Plan) -> String {
                     &format!("{} in all", fmt_s(secs)),
                 ]);
             }
+            for (cmd, secs) in [("push", f.repush_s), ("pull", f.repull_s)] {
+                t.row([
+                    &format!("{}, again: nothing to send", files_label(cmd)),
+                    "1 tree",
+                    &fmt_s(secs),
+                    DASH,
+                    DASH,
+                    DASH,
+                    "goal < 1 s",
+                ]);
+            }
         }
         other => t.missing(&files_label("push/pull"), &other.reason()),
     }
