@@ -7,6 +7,9 @@
 #                                     a few minutes, to see that every row prints
 #   scripts/bench.sh [--quick] FLAGS  more dbx-bench flags, e.g. --configs sqlite-fs,
 #                                     --keep-work (see target/release/dbx-bench --help)
+#   DBX_BENCH_DBX_BIN=PATH scripts/bench.sh ...
+#                                     the client rows with another dbx binary (an older
+#                                     build, to compare against)
 #
 # Builds the release dbx-server, dbx-bench and dbx; starts a private Garage with
 # scripts/s3-server.sh (its own state dir and port, so another run's Garage is never
@@ -129,7 +132,7 @@ if [[ -z "$pg_reason" ]]; then
 fi
 [[ -z "$pg_reason" ]] || say "$pg_reason"
 
-args=(--server-bin target/release/dbx-server --dbx-bin target/release/dbx)
+args=(--server-bin target/release/dbx-server --dbx-bin "${DBX_BENCH_DBX_BIN:-target/release/dbx}")
 [[ -z "$dbx_reason" ]] || args+=(--dbx-unavailable "$dbx_reason")
 [[ -z "$s3_reason" ]] || args+=(--s3-unavailable "$s3_reason")
 [[ -z "$pg_reason" ]] || args+=(--pg-unavailable "$pg_reason")
