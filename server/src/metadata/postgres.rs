@@ -20,7 +20,6 @@ use dbx_shared::names::name_key;
 use postgres::error::SqlState;
 use postgres::{Config, GenericClient, IsolationLevel, NoTls, Row, Transaction};
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 
 use super::logic::{self, Store};
 use super::model::*;
@@ -28,8 +27,12 @@ use super::sessions::{self, RefreshPolicy, Rotation, StoredToken, TokenStore};
 use super::{RepoError, RepoResult, Repository};
 use crate::failpoints::fail_db;
 
+#[path = "postgres_conn.rs"]
+mod conn;
 #[path = "postgres_uploads.rs"]
 mod uploads;
+
+use conn::{Manager, Pg};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
@@ -63,8 +66,6 @@ const VERSION_COLS: &str = "version, size, mime_type, content_hash, blob_key, cr
 
 const SHARE_COLS: &str =
     "id, user_id, file_id, expires_at, max_downloads, download_count, disabled, created_at";
-
-type Manager = PostgresConnectionManager<NoTls>;
 
 /// True for the URL schemes this backend opens.
 pub fn is_postgres_url(url: &str) -> bool {
@@ -238,7 +239,7 @@ fn one<T>(row: Option<Row>, f: fn(&Row) -> Result<T, postgres::Error>) -> RepoRe
 /// Takes the user's row lock for the rest of the transaction, so that this user's writers
 /// run one at a time. `FOR NO KEY UPDATE` leaves inserts that merely reference the user
 /// (refresh tokens at login) unblocked.
-fn lock_user(tx: &mut Transaction<'_>, user_id: &str) -> RepoResult<()> {
+fn lock_user(tx: &mut Pg<'_, Transaction<'_>>, user_id: &str) -> RepoResult<()> {
     tx.query_opt(
         "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
         &[&user_id],
@@ -248,14 +249,11 @@ fn lock_user(tx: &mut Transaction<'_>, user_id: &str) -> RepoResult<()> {
     .ok_or(RepoError::NotFound("user"))
 }
 
-/// The shared write rules' statements in Postgres's dialect, on a pooled client or (for
-/// writes) a transaction that holds the user's row lock (`lock_user`).
-struct Pg<'a, C>(&'a mut C);
-
+/// The shared write rules' statements, on a pooled client or (for writes) a transaction
+/// that holds the user's row lock (`lock_user`).
 impl<C: GenericClient> Store for Pg<'_, C> {
     fn live_entry(&mut self, user_id: &str, id: &str) -> RepoResult<Option<EntryRow>> {
         let row = self
-            .0
             .query_opt(
                 &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL"),
                 &[&user_id, &id],
@@ -266,7 +264,6 @@ impl<C: GenericClient> Store for Pg<'_, C> {
 
     fn live_entry_at(&mut self, user_id: &str, path: &str) -> RepoResult<Option<EntryRow>> {
         let row = self
-            .0
             .query_opt(
                 &format!("SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND path_key = $2 AND deleted_at IS NULL"),
                 &[&user_id, &name_key(path)],
@@ -277,7 +274,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
 
     fn insert_entry(&mut self, e: &EntryRow) -> RepoResult<()> {
         let c = e.content.as_ref();
-        self.0
+        self
             .execute(
                 "INSERT INTO entries (id, user_id, parent_id, kind, name, name_key, path, path_key, size, \
                  mime_type, content_hash, version, blob_key, created_at, updated_at) \
@@ -305,33 +302,31 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn update_content(&mut self, id: &str, c: &FileContent, now: DateTime<Utc>) -> RepoResult<()> {
-        self.0
-            .execute(
-                "UPDATE entries SET size = $1, mime_type = $2, content_hash = $3, version = $4, \
+        self.execute(
+            "UPDATE entries SET size = $1, mime_type = $2, content_hash = $3, version = $4, \
                  blob_key = $5, updated_at = $6 WHERE id = $7",
-                &[
-                    &(c.size as i64),
-                    &c.mime_type,
-                    &c.content_hash,
-                    &c.version,
-                    &c.blob_key,
-                    &to_millis(now),
-                    &id,
-                ],
-            )
-            .map_err(backend)?;
+            &[
+                &(c.size as i64),
+                &c.mime_type,
+                &c.content_hash,
+                &c.version,
+                &c.blob_key,
+                &to_millis(now),
+                &id,
+            ],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
     fn has_live_children(&mut self, user_id: &str, folder_id: &str) -> RepoResult<bool> {
-        self.0
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM entries WHERE user_id = $1 AND parent_id = $2 \
+        self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM entries WHERE user_id = $1 AND parent_id = $2 \
                  AND deleted_at IS NULL)",
-                &[&user_id, &folder_id],
-            )
-            .and_then(|r| r.try_get(0))
-            .map_err(backend)
+            &[&user_id, &folder_id],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(backend)
     }
 
     fn mark_deleted(
@@ -341,20 +336,18 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         subtree_prefix: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.0
-            .execute(
-                "UPDATE entries SET deleted_at = $3, deleted_by = $2 WHERE user_id = $1 AND id = $2",
-                &[&user_id, &id, &to_millis(now)],
+        self.execute(
+            "UPDATE entries SET deleted_at = $3, deleted_by = $2 WHERE user_id = $1 AND id = $2",
+            &[&user_id, &id, &to_millis(now)],
+        )
+        .map_err(backend)?;
+        if let Some(prefix) = subtree_prefix {
+            self.execute(
+                "UPDATE entries SET deleted_at = $3, deleted_by = $4 WHERE user_id = $1 \
+                     AND deleted_at IS NULL AND starts_with(path_key, $2)",
+                &[&user_id, &prefix, &to_millis(now), &id],
             )
             .map_err(backend)?;
-        if let Some(prefix) = subtree_prefix {
-            self.0
-                .execute(
-                    "UPDATE entries SET deleted_at = $3, deleted_by = $4 WHERE user_id = $1 \
-                     AND deleted_at IS NULL AND starts_with(path_key, $2)",
-                    &[&user_id, &prefix, &to_millis(now), &id],
-                )
-                .map_err(backend)?;
         }
         Ok(())
     }
@@ -368,37 +361,34 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         from_path: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        let seq: i64 = self
-            .0
-            .query_one(
-                "UPDATE users SET change_seq = change_seq + 1 WHERE id = $1 RETURNING change_seq",
-                &[&entry.user_id],
-            )
-            .and_then(|r| r.try_get(0))
-            .map_err(backend)?;
         let json = serde_json::to_string(&entry.to_api()).map_err(other)?;
-        self.0
-            .execute(
-                "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&entry.user_id, &seq, &op_name(op), &entry.id, &json, &from_path, &to_millis(now)],
-            )
-            .map_err(backend)?;
-        // Delivered when (and only if) the transaction commits; duplicates within one
-        // transaction are folded into one by the server.
-        self.0
-            .execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANGES_CHANNEL, &entry.user_id],
-            )
-            .map_err(backend)?;
+        // One round trip: the position, the row, and the announcement, which is delivered
+        // when (and only if) the transaction commits (duplicates within one transaction
+        // are folded into one by the server).
+        self.query_one(
+            "WITH bumped AS (UPDATE users SET change_seq = change_seq + 1 WHERE id = $1 \
+             RETURNING change_seq), \
+             logged AS (INSERT INTO changes \
+             (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
+             SELECT $1, change_seq, $2, $3, $4, $5, $6 FROM bumped RETURNING seq) \
+             SELECT pg_notify($7, $1) FROM logged",
+            &[
+                &entry.user_id,
+                &op_name(op),
+                &entry.id,
+                &json,
+                &from_path,
+                &to_millis(now),
+                &CHANGES_CHANNEL,
+            ],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
     fn subtree_extent(&mut self, user_id: &str, path: &str) -> RepoResult<Option<(usize, usize)>> {
         let key = name_key(path);
         let row = self
-            .0
             .query_one(
                 "SELECT MAX(octet_length(path))::BIGINT, \
                  MAX(length(path) - length(replace(path, '/', '')))::BIGINT FROM entries \
@@ -412,45 +402,43 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn relocate(&mut self, e: &EntryRow, old_path: &str, now: DateTime<Utc>) -> RepoResult<()> {
-        self.0
-            .execute(
-                "UPDATE entries SET parent_id = $2, name = $3, name_key = $4, path = $5, \
+        self.execute(
+            "UPDATE entries SET parent_id = $2, name = $3, name_key = $4, path = $5, \
                  path_key = $6, updated_at = $7 WHERE id = $1",
-                &[
-                    &e.id,
-                    &e.parent_id,
-                    &e.name,
-                    &name_key(&e.name),
-                    &e.path,
-                    &name_key(&e.path),
-                    &to_millis(now),
-                ],
-            )
-            .map_err(name_taken(&e.name))?;
+            &[
+                &e.id,
+                &e.parent_id,
+                &e.name,
+                &name_key(&e.name),
+                &e.path,
+                &name_key(&e.path),
+                &to_millis(now),
+            ],
+        )
+        .map_err(name_taken(&e.name))?;
         if e.kind == EntryKind::Folder {
             let (old_key, new_key) = (name_key(old_path), name_key(&e.path));
             let rest = |s: &str| i32::try_from(s.chars().count() + 1).unwrap_or(i32::MAX);
-            self.0
-                .execute(
-                    MOVE_SUBTREE_SQL,
-                    &[
-                        &e.user_id,
-                        &format!("{old_key}/"),
-                        &format!("{old_key}0"),
-                        &e.path,
-                        &rest(old_path),
-                        &new_key,
-                        &rest(&old_key),
-                        &to_millis(now),
-                    ],
-                )
-                .map_err(backend)?;
+            self.execute(
+                MOVE_SUBTREE_SQL,
+                &[
+                    &e.user_id,
+                    &format!("{old_key}/"),
+                    &format!("{old_key}0"),
+                    &e.path,
+                    &rest(old_path),
+                    &new_key,
+                    &rest(&old_key),
+                    &to_millis(now),
+                ],
+            )
+            .map_err(backend)?;
         }
         Ok(())
     }
 
     fn insert_share(&mut self, row: &ShareRow, token_hash: &str) -> RepoResult<()> {
-        self.0
+        self
             .execute(
                 "INSERT INTO shares (id, user_id, file_id, token_hash, expires_at, max_downloads, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -471,7 +459,6 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     fn usage(&mut self, user_id: &str) -> RepoResult<u64> {
         // SUM(bigint) is numeric in Postgres: cast back to bigint.
         let total: i64 = self
-            .0
             .query_one(
                 "SELECT COALESCE(SUM(size), 0)::BIGINT FROM entries \
                  WHERE user_id = $1 AND kind = 1 AND deleted_at IS NULL",
@@ -487,22 +474,21 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .content
             .as_ref()
             .ok_or_else(|| RepoError::Backend("a version of a folder".into()))?;
-        self.0
-            .execute(
-                "INSERT INTO file_versions (file_id, version, user_id, size, mime_type, \
+        self.execute(
+            "INSERT INTO file_versions (file_id, version, user_id, size, mime_type, \
                  content_hash, blob_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &file.id,
-                    &c.version,
-                    &file.user_id,
-                    &(c.size as i64),
-                    &c.mime_type,
-                    &c.content_hash,
-                    &c.blob_key,
-                    &to_millis(now),
-                ],
-            )
-            .map_err(backend)?;
+            &[
+                &file.id,
+                &c.version,
+                &file.user_id,
+                &(c.size as i64),
+                &c.mime_type,
+                &c.content_hash,
+                &c.blob_key,
+                &to_millis(now),
+            ],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -512,18 +498,16 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         version: i64,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.0
-            .execute(
-                "UPDATE file_versions SET replaced_at = $3 WHERE file_id = $1 AND version = $2",
-                &[&file_id, &version, &to_millis(now)],
-            )
-            .map_err(backend)?;
+        self.execute(
+            "UPDATE file_versions SET replaced_at = $3 WHERE file_id = $1 AND version = $2",
+            &[&file_id, &version, &to_millis(now)],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
     fn versions(&mut self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
         let found = self
-            .0
             .query(
                 &format!(
                     "SELECT {VERSION_COLS} FROM file_versions WHERE user_id = $1 AND file_id = $2 \
@@ -542,7 +526,6 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         version: i64,
     ) -> RepoResult<Option<VersionRow>> {
         let row = self
-            .0
             .query_opt(
                 &format!(
                     "SELECT {VERSION_COLS} FROM file_versions \
@@ -556,7 +539,6 @@ impl<C: GenericClient> Store for Pg<'_, C> {
 
     fn trashed(&mut self, user_id: &str, item_id: &str) -> RepoResult<Vec<EntryRow>> {
         let found = self
-            .0
             .query(
                 &format!(
                     "SELECT {ENTRY_COLS} FROM entries WHERE user_id = $1 AND deleted_by = $2 \
@@ -569,35 +551,33 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn undelete(&mut self, e: &EntryRow, now: DateTime<Utc>) -> RepoResult<()> {
-        self.0
-            .execute(
-                "UPDATE entries SET parent_id = $3, name = $4, name_key = $5, path = $6, \
+        self.execute(
+            "UPDATE entries SET parent_id = $3, name = $4, name_key = $5, path = $6, \
                  path_key = $7, updated_at = $8, deleted_at = NULL, deleted_by = NULL \
                  WHERE user_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
-                &[
-                    &e.user_id,
-                    &e.id,
-                    &e.parent_id,
-                    &e.name,
-                    &name_key(&e.name),
-                    &e.path,
-                    &name_key(&e.path),
-                    &to_millis(now),
-                ],
-            )
-            .map_err(|err| {
-                if is_unique_violation(&err) {
-                    RepoError::Conflict(format!("'{}' is already taken", e.path))
-                } else {
-                    backend(err)
-                }
-            })?;
+            &[
+                &e.user_id,
+                &e.id,
+                &e.parent_id,
+                &e.name,
+                &name_key(&e.name),
+                &e.path,
+                &name_key(&e.path),
+                &to_millis(now),
+            ],
+        )
+        .map_err(|err| {
+            if is_unique_violation(&err) {
+                RepoError::Conflict(format!("'{}' is already taken", e.path))
+            } else {
+                backend(err)
+            }
+        })?;
         Ok(())
     }
 
     fn held_blob(&mut self, user_id: &str, hash: &str, size: u64) -> RepoResult<Option<String>> {
         let row = self
-            .0
             .query_opt(
                 "SELECT blob_key FROM file_versions \
                  WHERE user_id = $1 AND content_hash = $2 AND size = $3 LIMIT 1 FOR SHARE",
@@ -608,15 +588,14 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn trash_item_ids(&mut self, user_id: &str) -> RepoResult<Vec<String>> {
-        self.0
-            .query(
-                "SELECT id FROM entries WHERE user_id = $1 AND deleted_by = id",
-                &[&user_id],
-            )
-            .map_err(backend)?
-            .iter()
-            .map(|r| r.try_get(0).map_err(backend))
-            .collect()
+        self.query(
+            "SELECT id FROM entries WHERE user_id = $1 AND deleted_by = id",
+            &[&user_id],
+        )
+        .map_err(backend)?
+        .iter()
+        .map(|r| r.try_get(0).map_err(backend))
+        .collect()
     }
 
     fn purge_item(
@@ -627,7 +606,6 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     ) -> RepoResult<bool> {
         let before = deleted_before.map_or(i64::MAX, to_millis);
         let found = self
-            .0
             .query_opt(
                 "SELECT 1 FROM entries WHERE user_id = $1 AND id = $2 AND deleted_by = $2 \
                  AND deleted_at < $3 FOR UPDATE",
@@ -638,9 +616,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             return Ok(false);
         }
         for sql in PURGE_ITEM {
-            self.0
-                .execute(sql, &[&user_id, &item_id])
-                .map_err(backend)?;
+            self.execute(sql, &[&user_id, &item_id]).map_err(backend)?;
         }
         Ok(true)
     }
@@ -651,7 +627,6 @@ impl<C: GenericClient> TokenStore for Pg<'_, C> {
     /// transaction and then sees what it did.
     fn token_for_update(&mut self, token_hash: &str) -> RepoResult<Option<StoredToken>> {
         let row = self
-            .0
             .query_opt(
                 "SELECT user_id, family_id, session_started_at, expires_at, retired_at, rotated_at \
                  FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -671,30 +646,28 @@ impl<C: GenericClient> TokenStore for Pg<'_, C> {
     }
 
     fn family_live(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<bool> {
-        self.0
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 \
+        self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 \
                  AND retired_at IS NULL AND expires_at > $2)",
-                &[&family_id, &to_millis(now)],
-            )
-            .and_then(|r| r.try_get(0))
-            .map_err(backend)
+            &[&family_id, &to_millis(now)],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(backend)
     }
 
     fn insert_token(&mut self, token_hash: &str, t: &StoredToken) -> RepoResult<()> {
-        self.0
-            .execute(
-                "INSERT INTO refresh_tokens (token_hash, user_id, family_id, session_started_at, \
+        self.execute(
+            "INSERT INTO refresh_tokens (token_hash, user_id, family_id, session_started_at, \
                  expires_at) VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    &token_hash,
-                    &t.user_id,
-                    &t.family_id,
-                    &to_millis(t.session_started_at),
-                    &to_millis(t.expires_at),
-                ],
-            )
-            .map_err(backend)?;
+            &[
+                &token_hash,
+                &t.user_id,
+                &t.family_id,
+                &to_millis(t.session_started_at),
+                &to_millis(t.expires_at),
+            ],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
@@ -705,23 +678,21 @@ impl<C: GenericClient> TokenStore for Pg<'_, C> {
         rotated: bool,
     ) -> RepoResult<()> {
         let now = to_millis(now);
-        self.0
-            .execute(
-                "UPDATE refresh_tokens SET retired_at = $2, rotated_at = $3 \
+        self.execute(
+            "UPDATE refresh_tokens SET retired_at = $2, rotated_at = $3 \
                  WHERE token_hash = $1 AND retired_at IS NULL",
-                &[&token_hash, &now, &rotated.then_some(now)],
-            )
-            .map_err(backend)?;
+            &[&token_hash, &now, &rotated.then_some(now)],
+        )
+        .map_err(backend)?;
         Ok(())
     }
 
     fn retire_family(&mut self, family_id: &str, now: DateTime<Utc>) -> RepoResult<u64> {
-        self.0
-            .execute(
-                "UPDATE refresh_tokens SET retired_at = $2 WHERE family_id = $1 AND retired_at IS NULL",
-                &[&family_id, &to_millis(now)],
-            )
-            .map_err(backend)
+        self.execute(
+            "UPDATE refresh_tokens SET retired_at = $2 WHERE family_id = $1 AND retired_at IS NULL",
+            &[&family_id, &to_millis(now)],
+        )
+        .map_err(backend)
     }
 }
 /// Removing trash item $2 of user $1, in this order: rows of older trash items that were
@@ -767,7 +738,7 @@ impl PgRepo {
             // A database that is down answers 503 within seconds, not half a minute.
             .connection_timeout(Duration::from_secs(5))
             .idle_timeout(Some(Duration::from_secs(300)))
-            .build(Manager::new(config, NoTls))
+            .build(Manager::new(config))
             .map_err(|e| {
                 RepoError::Backend(format!(
                     "cannot connect to Postgres at {target}: {}",
@@ -787,14 +758,18 @@ impl PgRepo {
 
     /// Runs `f` in a READ COMMITTED transaction and commits when it succeeds (rolls back
     /// when it fails).
-    fn write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> RepoResult<T>) -> RepoResult<T> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Pg<'_, Transaction<'_>>) -> RepoResult<T>,
+    ) -> RepoResult<T> {
         let mut conn = self.conn()?;
-        let mut tx = conn
+        let (client, prepared) = conn.split();
+        let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::ReadCommitted)
             .start()
             .map_err(backend)?;
-        let out = f(&mut tx)?;
+        let out = f(&mut Pg::new(&mut tx, prepared))?;
         fail_db!("db.commit");
         tx.commit().map_err(backend)?;
         fail_db!("db.after_commit");
@@ -805,11 +780,11 @@ impl PgRepo {
     fn write_as<T>(
         &self,
         user_id: &str,
-        f: impl FnOnce(&mut Transaction<'_>) -> RepoResult<T>,
+        f: impl FnOnce(&mut Pg<'_, Transaction<'_>>) -> RepoResult<T>,
     ) -> RepoResult<T> {
-        self.write(|tx| {
-            lock_user(tx, user_id)?;
-            f(tx)
+        self.write(|pg| {
+            lock_user(pg, user_id)?;
+            f(pg)
         })
     }
 }
@@ -833,7 +808,7 @@ impl Repository for PgRepo {
             // Two processes starting at once take turns; the second finds nothing to do.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .map_err(backend)?;
-            tx.batch_execute(
+            tx.client.batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations \
                  (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
@@ -849,7 +824,7 @@ impl Repository for PgRepo {
                 )));
             }
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-                tx.batch_execute(sql).map_err(backend)?;
+                tx.client.batch_execute(sql).map_err(backend)?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
                     &[&(i as i64 + 1), &to_millis(Utc::now())],
@@ -919,7 +894,7 @@ impl Repository for PgRepo {
     }
 
     fn usage_bytes(&self, user_id: &str) -> RepoResult<u64> {
-        Pg(&mut *self.conn()?).usage(user_id)
+        Pg::on(&mut *self.conn()?).usage(user_id)
     }
 
     fn add_refresh_token(
@@ -929,7 +904,7 @@ impl Repository for PgRepo {
         policy: &RefreshPolicy,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        self.write(|tx| sessions::start(&mut Pg(tx), user_id, token_hash, policy, now))
+        self.write(|tx| sessions::start(tx, user_id, token_hash, policy, now))
     }
 
     fn rotate_refresh_token(
@@ -939,7 +914,7 @@ impl Repository for PgRepo {
         policy: &RefreshPolicy,
         now: DateTime<Utc>,
     ) -> RepoResult<Rotation> {
-        self.write(|tx| sessions::rotate(&mut Pg(tx), old_hash, new_hash, policy, now))
+        self.write(|tx| sessions::rotate(tx, old_hash, new_hash, policy, now))
     }
 
     fn revoke_refresh_token(
@@ -948,7 +923,7 @@ impl Repository for PgRepo {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> RepoResult<bool> {
-        self.write(|tx| sessions::end(&mut Pg(tx), user_id, token_hash, now))
+        self.write(|tx| sessions::end(tx, user_id, token_hash, now))
     }
 
     fn add_app_password(&self, row: &AppPasswordRow, secret_hash: &str) -> RepoResult<()> {
@@ -1021,11 +996,11 @@ impl Repository for PgRepo {
     }
 
     fn entry(&self, user_id: &str, entry_id: &str) -> RepoResult<Option<EntryRow>> {
-        Pg(&mut *self.conn()?).live_entry(user_id, entry_id)
+        Pg::on(&mut *self.conn()?).live_entry(user_id, entry_id)
     }
 
     fn entry_by_path(&self, user_id: &str, names: &[String]) -> RepoResult<Option<EntryRow>> {
-        logic::entry_by_path(&mut Pg(&mut *self.conn()?), user_id, names)
+        logic::entry_by_path(&mut Pg::on(&mut *self.conn()?), user_id, names)
     }
 
     fn list_children(
@@ -1036,7 +1011,7 @@ impl Repository for PgRepo {
         limit: usize,
     ) -> RepoResult<Vec<EntryRow>> {
         let mut conn = self.conn()?;
-        logic::parent_folder(&mut Pg(&mut *conn), user_id, parent_id)?;
+        logic::parent_folder(&mut Pg::on(&mut conn), user_id, parent_id)?;
         let (after_kind, after_key) = match after {
             Some(p) => (p.kind as i32, p.name_key.clone()),
             None => (-1, String::new()),
@@ -1074,7 +1049,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
-            logic::create_folder(&mut Pg(tx), user_id, parent_id, name, now)
+            logic::create_folder(tx, user_id, parent_id, name, now)
         })
     }
 
@@ -1084,9 +1059,7 @@ impl Repository for PgRepo {
         write: &FileWrite,
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome> {
-        self.write_as(user_id, |tx| {
-            logic::put_file(&mut Pg(tx), user_id, write, now)
-        })
+        self.write_as(user_id, |tx| logic::put_file(tx, user_id, write, now))
     }
 
     fn delete_entry(
@@ -1098,7 +1071,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
         self.write_as(user_id, |tx| {
-            logic::delete_entry(&mut Pg(tx), user_id, entry_id, kind, check, now)
+            logic::delete_entry(tx, user_id, entry_id, kind, check, now)
         })
     }
 
@@ -1110,7 +1083,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
-            logic::move_entry(&mut Pg(tx), user_id, entry_id, to, now)
+            logic::move_entry(tx, user_id, entry_id, to, now)
         })
     }
 
@@ -1123,7 +1096,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<PutOutcome> {
         self.write_as(user_id, |tx| {
-            logic::copy_file(&mut Pg(tx), user_id, source_id, target, quota_bytes, now)
+            logic::copy_file(tx, user_id, source_id, target, quota_bytes, now)
         })
     }
 
@@ -1141,7 +1114,7 @@ impl Repository for PgRepo {
     }
 
     fn file_versions(&self, user_id: &str, file_id: &str) -> RepoResult<Vec<VersionRow>> {
-        logic::file_versions(&mut Pg(&mut *self.conn()?), user_id, file_id)
+        logic::file_versions(&mut Pg::on(&mut *self.conn()?), user_id, file_id)
     }
 
     fn file_version(
@@ -1150,7 +1123,7 @@ impl Repository for PgRepo {
         file_id: &str,
         version: i64,
     ) -> RepoResult<(EntryRow, VersionRow)> {
-        logic::file_version(&mut Pg(&mut *self.conn()?), user_id, file_id, version)
+        logic::file_version(&mut Pg::on(&mut *self.conn()?), user_id, file_id, version)
     }
 
     fn restore_version(
@@ -1162,7 +1135,7 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
-            logic::restore_version(&mut Pg(tx), user_id, file_id, version, quota_bytes, now)
+            logic::restore_version(tx, user_id, file_id, version, quota_bytes, now)
         })
     }
 
@@ -1203,14 +1176,12 @@ impl Repository for PgRepo {
         now: DateTime<Utc>,
     ) -> RepoResult<EntryRow> {
         self.write_as(user_id, |tx| {
-            logic::restore_trash(&mut Pg(tx), user_id, item_id, to, quota_bytes, now)
+            logic::restore_trash(tx, user_id, item_id, to, quota_bytes, now)
         })
     }
 
     fn purge_trash(&self, user_id: &str, item_id: Option<&str>) -> RepoResult<u64> {
-        self.write_as(user_id, |tx| {
-            logic::purge_trash(&mut Pg(tx), user_id, item_id)
-        })
+        self.write_as(user_id, |tx| logic::purge_trash(tx, user_id, item_id))
     }
 
     fn expire(
@@ -1252,7 +1223,7 @@ impl Repository for PgRepo {
             let purged = dry_run
                 || self.write_as(&user, |tx| {
                     fail_db!("expire.trash_item");
-                    Pg(tx).purge_item(&user, &item, Some(trash_before))
+                    tx.purge_item(&user, &item, Some(trash_before))
                 })?;
             trash_items += u64::from(purged);
         }
@@ -1270,9 +1241,7 @@ impl Repository for PgRepo {
     ) -> RepoResult<ShareRow> {
         // Under the user's lock, so the file cannot be deleted between the check and the
         // insert.
-        self.write_as(user_id, |tx| {
-            logic::create_share(&mut Pg(tx), user_id, share, now)
-        })
+        self.write_as(user_id, |tx| logic::create_share(tx, user_id, share, now))
     }
 
     fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>> {
@@ -1317,7 +1286,7 @@ impl Repository for PgRepo {
         let Some(share) = one(row, share_from_row)? else {
             return Ok(None);
         };
-        let file = Pg(&mut *conn).live_entry(&share.user_id, &share.file_id)?;
+        let file = Pg::on(&mut conn).live_entry(&share.user_id, &share.file_id)?;
         Ok(Some((share, file)))
     }
 
