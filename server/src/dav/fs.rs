@@ -7,7 +7,7 @@
 //! item), so within a DELETE, and below the destination of a COPY or MOVE, a folder lists
 //! as empty and its `remove_dir` takes the whole subtree at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use dav_server::davpath::DavPath;
@@ -43,6 +43,14 @@ pub struct DavUser {
     pub source: Vec<String>,
     /// The `Destination` of a COPY or MOVE, as names.
     pub destination: Option<Vec<String>>,
+    /// A GET or HEAD looks its path up twice (for its metadata, then to open it): the
+    /// second time is answered from here. Only for those two methods, which change
+    /// nothing, so what is kept cannot go stale within the request.
+    pub looked_up: Arc<Mutex<Option<EntryRow>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl DavUser {
@@ -124,7 +132,16 @@ impl DbxFs {
         if names.is_empty() {
             return Ok(Node::Root);
         }
+        let reads_only = matches!(user.method, Method::GET | Method::HEAD);
+        if reads_only && names == user.source.as_slice() {
+            if let Some(e) = lock(&user.looked_up).clone() {
+                return Ok(Node::Entry(Box::new(e)));
+            }
+        }
         let e = self.files.entry_at(&user.id, &api_path(names)).await?;
+        if reads_only && names == user.source.as_slice() {
+            *lock(&user.looked_up) = Some(e.clone());
+        }
         Ok(Node::Entry(Box::new(e)))
     }
 

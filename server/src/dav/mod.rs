@@ -115,6 +115,7 @@ impl WebDav {
             method: req.method().clone(),
             source: names,
             destination,
+            looked_up: Default::default(),
         };
         // A panic in the protocol library must cost one request a 500, not the
         // connection (and its other requests) a reset.

@@ -847,7 +847,7 @@ impl Repository for PgRepo {
             password_hash: password_hash.to_string(),
             created_at: now,
         };
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .execute(
                 "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
                 &[&user.id, &user.email, &user.password_hash, &to_millis(now)],
@@ -863,8 +863,7 @@ impl Repository for PgRepo {
     }
 
     fn user_by_email(&self, email: &str) -> RepoResult<Option<UserRow>> {
-        let row = self
-            .conn()?
+        let row = Pg::on(&mut *self.conn()?)
             .query_opt(
                 "SELECT id, email, password_hash, created_at FROM users WHERE email = $1",
                 &[&email],
@@ -874,8 +873,7 @@ impl Repository for PgRepo {
     }
 
     fn user_by_id(&self, user_id: &str) -> RepoResult<Option<UserRow>> {
-        let row = self
-            .conn()?
+        let row = Pg::on(&mut *self.conn()?)
             .query_opt(
                 "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
                 &[&user_id],
@@ -885,7 +883,7 @@ impl Repository for PgRepo {
     }
 
     fn user_ids(&self) -> RepoResult<Vec<String>> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .query("SELECT id FROM users", &[])
             .map_err(backend)?
             .iter()
@@ -927,7 +925,7 @@ impl Repository for PgRepo {
     }
 
     fn add_app_password(&self, row: &AppPasswordRow, secret_hash: &str) -> RepoResult<()> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .execute(
                 "INSERT INTO app_passwords (id, user_id, name, name_key, secret_hash, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -951,8 +949,7 @@ impl Repository for PgRepo {
     }
 
     fn list_app_passwords(&self, user_id: &str) -> RepoResult<Vec<AppPasswordRow>> {
-        let found = self
-            .conn()?
+        let found = Pg::on(&mut *self.conn()?)
             .query(
                 "SELECT id, user_id, name, created_at FROM app_passwords WHERE user_id = $1 \
                  ORDER BY created_at, id COLLATE \"C\"",
@@ -970,8 +967,7 @@ impl Repository for PgRepo {
     }
 
     fn revoke_app_password(&self, user_id: &str, id: &str) -> RepoResult<()> {
-        let n = self
-            .conn()?
+        let n = Pg::on(&mut *self.conn()?)
             .execute(
                 "DELETE FROM app_passwords WHERE user_id = $1 AND id = $2",
                 &[&user_id, &id],
@@ -984,8 +980,7 @@ impl Repository for PgRepo {
     }
 
     fn user_by_app_password(&self, email: &str, secret_hash: &str) -> RepoResult<Option<UserRow>> {
-        let row = self
-            .conn()?
+        let row = Pg::on(&mut *self.conn()?)
             .query_opt(
                 "SELECT u.id, u.email, u.password_hash, u.created_at FROM app_passwords a \
                  JOIN users u ON u.id = a.user_id WHERE a.secret_hash = $1 AND u.email = $2",
@@ -1101,7 +1096,7 @@ impl Repository for PgRepo {
     }
 
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .query(
                 "SELECT blob_key FROM entries WHERE blob_key IS NOT NULL \
                  UNION SELECT blob_key FROM file_versions",
@@ -1150,8 +1145,7 @@ impl Repository for PgRepo {
             None => (i64::MAX, ""),
         };
         // "C" collation on ids: the same order as SQLite's.
-        let found = self
-            .conn()?
+        let found = Pg::on(&mut *self.conn()?)
             .query(
                 &format!(
                     "SELECT {ENTRY_COLS}, deleted_at, \
@@ -1245,8 +1239,7 @@ impl Repository for PgRepo {
     }
 
     fn list_shares(&self, user_id: &str) -> RepoResult<Vec<ShareRow>> {
-        let found = self
-            .conn()?
+        let found = Pg::on(&mut *self.conn()?)
             .query(
                 &format!(
                     "SELECT {SHARE_COLS} FROM shares WHERE user_id = $1 \
@@ -1259,8 +1252,7 @@ impl Repository for PgRepo {
     }
 
     fn revoke_share(&self, user_id: &str, share_id: &str) -> RepoResult<()> {
-        let n = self
-            .conn()?
+        let n = Pg::on(&mut *self.conn()?)
             .execute(
                 "UPDATE shares SET disabled = TRUE WHERE user_id = $1 AND id = $2",
                 &[&user_id, &share_id],
@@ -1293,8 +1285,7 @@ impl Repository for PgRepo {
     fn count_share_download(&self, share_id: &str) -> RepoResult<bool> {
         // One statement: a concurrent download waits for the row lock and re-checks the
         // limit against the count the other one left, so exactly `max_downloads` succeed.
-        let n = self
-            .conn()?
+        let n = Pg::on(&mut *self.conn()?)
             .execute(
                 "UPDATE shares SET download_count = download_count + 1 WHERE id = $1 \
                  AND (max_downloads IS NULL OR download_count < max_downloads)",
@@ -1305,15 +1296,14 @@ impl Repository for PgRepo {
     }
 
     fn database_id(&self) -> RepoResult<String> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .query_one("SELECT id FROM database_identity", &[])
             .and_then(|r| r.try_get(0))
             .map_err(backend)
     }
 
     fn dav_props(&self, user_id: &str, entry_id: &str) -> RepoResult<Vec<DavPropRow>> {
-        let found = self
-            .conn()?
+        let found = Pg::on(&mut *self.conn()?)
             .query(
                 "SELECT namespace, name, prefix, xml FROM dav_properties \
                  WHERE user_id = $1 AND entry_id = $2 \
@@ -1369,8 +1359,7 @@ impl Repository for PgRepo {
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {
-        let row = self
-            .conn()?
+        let row = Pg::on(&mut *self.conn()?)
             .query_opt("SELECT change_seq FROM users WHERE id = $1", &[&user_id])
             .map_err(backend)?;
         let seq = row
@@ -1381,8 +1370,7 @@ impl Repository for PgRepo {
     }
 
     fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>> {
-        let found = self
-            .conn()?
+        let found = Pg::on(&mut *self.conn()?)
             .query(
                 "SELECT seq, op, entry_json, from_path FROM changes WHERE user_id = $1 \
                  AND seq > $2 ORDER BY seq LIMIT $3",

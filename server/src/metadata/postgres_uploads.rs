@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use postgres::Row;
 
-use super::{backend, PgRepo};
+use super::{backend, Pg, PgRepo};
 use crate::metadata::logic::{check_claim, parts_from_text, parts_text};
 use crate::metadata::model::{from_millis, to_millis, UploadLease, UploadRow};
 use crate::metadata::{RepoError, RepoResult, UploadRepository};
@@ -67,8 +67,7 @@ impl UploadRepository for PgRepo {
     }
 
     fn upload(&self, user_id: &str, id: &str) -> RepoResult<Option<UploadRow>> {
-        let row = self
-            .conn()?
+        let row = Pg::on(&mut *self.conn()?)
             .query_opt(
                 &format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1 AND user_id = $2"),
                 &[&id, &user_id],
@@ -108,8 +107,7 @@ impl UploadRepository for PgRepo {
     }
 
     fn renew_upload_lease(&self, id: &str, lease: &UploadLease) -> RepoResult<bool> {
-        let n = self
-            .conn()?
+        let n = Pg::on(&mut *self.conn()?)
             .execute(
                 "UPDATE uploads SET lease_until = $3 WHERE id = $1 AND lease_id = $2",
                 &[&id, &lease.id, &to_millis(lease.until)],
@@ -119,8 +117,7 @@ impl UploadRepository for PgRepo {
     }
 
     fn save_upload(&self, u: &UploadRow, lease_id: &str) -> RepoResult<bool> {
-        let n = self
-            .conn()?
+        let n = Pg::on(&mut *self.conn()?)
             .execute(
                 "UPDATE uploads SET upload_offset = $3, multipart_id = $4, parts = $5, \
                  tail_key = $6, block_digests = $7, expires_at = $8, \
@@ -141,7 +138,7 @@ impl UploadRepository for PgRepo {
     }
 
     fn release_upload(&self, id: &str, lease_id: &str) -> RepoResult<()> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .execute(
                 "UPDATE uploads SET lease_id = NULL, lease_until = NULL \
                  WHERE id = $1 AND lease_id = $2",
@@ -152,14 +149,14 @@ impl UploadRepository for PgRepo {
     }
 
     fn delete_upload(&self, id: &str) -> RepoResult<()> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .execute("DELETE FROM uploads WHERE id = $1", &[&id])
             .map_err(backend)?;
         Ok(())
     }
 
     fn expired_uploads(&self, now: DateTime<Utc>, limit: usize) -> RepoResult<Vec<UploadRow>> {
-        self.conn()?
+        Pg::on(&mut *self.conn()?)
             .query(
                 &format!(
                     "SELECT {UPLOAD_COLS} FROM uploads WHERE expires_at < $1 \
