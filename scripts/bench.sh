@@ -32,8 +32,11 @@ mkdir -p target/bench
 bench_args=("$@")
 run_id="$(date +%Y%m%d_%H%M%S)_$$"
 
+# Nothing listens on it, and no socket still holds it: right after an earlier run, its
+# Garage's connections linger in TIME_WAIT and a new Garage could not bind the port.
 port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null &&
+        { ! command -v ss >/dev/null || [[ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]]; }
 }
 
 # The first port from $1 on (stepping by 2) that is free together with the next one.
