@@ -280,39 +280,15 @@ pub async fn many_files(
         })
         .await??;
     }
-    let push = dbx
-        .run(
-            &config,
-            "push-files",
-            vec!["push".into(), src.clone().into(), "/bench-files".into()],
-            false,
-        )
-        .await?;
-    let pull = dbx
-        .run(
-            &config,
-            "pull-files",
-            vec!["pull".into(), "/bench-files".into(), dst.clone().into()],
-            false,
-        )
-        .await?;
+    let push_args =
+        || -> Vec<OsString> { vec!["push".into(), src.clone().into(), "/bench-files".into()] };
+    let pull_args =
+        || -> Vec<OsString> { vec!["pull".into(), "/bench-files".into(), dst.clone().into()] };
+    let push = dbx.run(&config, "push-files", push_args(), false).await?;
+    let pull = dbx.run(&config, "pull-files", pull_args(), false).await?;
     let pulled = count_files(&dst);
-    let repush = dbx
-        .run(
-            &config,
-            "repush-files",
-            vec!["push".into(), src.clone().into(), "/bench-files".into()],
-            false,
-        )
-        .await?;
-    let repull = dbx
-        .run(
-            &config,
-            "repull-files",
-            vec!["pull".into(), "/bench-files".into(), dst.clone().into()],
-            false,
-        )
-        .await?;
+    let repush = dbx.run(&config, "repush-files", push_args(), false).await?;
+    let repull = dbx.run(&config, "repull-files", pull_args(), false).await?;
     let _ = std::fs::remove_dir_all(&src);
     let _ = std::fs::remove_dir_all(&dst);
     ensure!(

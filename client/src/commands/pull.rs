@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -18,7 +18,7 @@ use crate::local;
 use crate::progress::Progress;
 use crate::remote::{self, Remote, RemotePath};
 use crate::transfer;
-use crate::transfer::landing::{Landed, Landing};
+use crate::transfer::landing::{Landing, NotLanded};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,18 +61,18 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let total = downloads.iter().map(|d| d.file.size).sum();
     let progress = Progress::new(ctx.ui, downloads.len() as u64, total, started);
     let landing = Arc::new(Landing::default());
-    let not_landed = Arc::new(Mutex::new(Vec::new()));
-    let (p, l, n) = (progress.clone(), landing.clone(), not_landed.clone());
+    let (p, l) = (progress.clone(), landing.clone());
     let mut stats = batch::run_all(
         downloads,
         args.transfer.transfers.into(),
         progress.clone(),
-        move |d| pull_file(api.clone(), p.clone(), l.clone(), n.clone(), d),
+        move |d| pull_file(api.clone(), p.clone(), l.clone(), d),
     )
     .await?;
-    report(&progress, &not_landed, landing.finish().await);
+    let (done, not_landed) = landing.finish().await;
+    report(&progress, done);
     // Files counted as pulled when they arrived, whose batch then failed to land.
-    for (size, error) in std::mem::take(&mut *lock(&not_landed)) {
+    for NotLanded { size, error } in not_landed {
         progress.warn(&format!("failed: {error:#}"));
         stats.sent -= 1;
         stats.bytes -= size;
@@ -82,21 +82,10 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     batch::conclude(&progress, ctx.ui.quiet, "pulled", stats)
 }
 
-type NotLanded = Mutex<Vec<(u64, anyhow::Error)>>;
-
-fn lock(n: &NotLanded) -> std::sync::MutexGuard<'_, Vec<(u64, anyhow::Error)>> {
-    n.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Tells of the files a batch put in place, and keeps the ones it could not.
-fn report(progress: &Progress, not_landed: &NotLanded, landed: Vec<Landed>) {
-    for l in landed {
-        match l {
-            Landed::Done(dest) => progress.detail(&format!("pulled {}", dest.display())),
-            Landed::Failed { label, size, error } => {
-                lock(not_landed).push((size, error.context(label)));
-            }
-        }
+/// Tells of the files a batch put in place.
+fn report(progress: &Progress, landed: Vec<PathBuf>) {
+    for dest in landed {
+        progress.detail(&format!("pulled {}", dest.display()));
     }
 }
 
@@ -180,7 +169,6 @@ async fn pull_file(
     api: Arc<Api>,
     progress: Arc<Progress>,
     landing: Arc<Landing>,
-    not_landed: Arc<NotLanded>,
     d: Download,
 ) -> anyhow::Result<Outcome> {
     let f = &d.file;
@@ -191,6 +179,6 @@ async fn pull_file(
     }
     let meter = progress.file(&f.path, f.size);
     let arrived = transfer::fetch(&api, f, &d.dest, meter).await?;
-    report(&progress, &not_landed, landing.arrive(arrived).await);
+    report(&progress, landing.arrive(arrived).await);
     Ok(Outcome::Sent(f.size))
 }

@@ -31,21 +31,17 @@ pub struct Arrived {
     pub size: u64,
 }
 
-/// What became of a file in its batch.
-pub enum Landed {
-    /// In place at this path, durable.
-    Done(PathBuf),
-    /// Not in place: its temporary file is removed and `dest` is untouched.
-    Failed {
-        label: String,
-        size: u64,
-        error: anyhow::Error,
-    },
+/// A file that arrived (and was counted as pulled) but could not be put in place: its
+/// temporary file is removed and its destination untouched.
+pub struct NotLanded {
+    pub size: u64,
+    pub error: anyhow::Error,
 }
 
 #[derive(Default)]
 pub struct Landing {
     waiting: Mutex<Batch>,
+    not_landed: Mutex<Vec<NotLanded>>,
 }
 
 #[derive(Default)]
@@ -54,47 +50,62 @@ struct Batch {
     bytes: u64,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Landing {
-    /// Adds a download; when that fills a batch, lands the batch here and returns how
-    /// each of its files went (else nothing).
-    pub async fn arrive(&self, file: Arrived) -> Vec<Landed> {
+    /// Adds a download; when that fills a batch, lands the batch here and returns the
+    /// paths it put in place (else nothing).
+    pub async fn arrive(&self, file: Arrived) -> Vec<PathBuf> {
         let full = {
-            let mut w = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = lock(&self.waiting);
             w.bytes += file.size;
             w.files.push(file);
             (w.files.len() >= BATCH_FILES || w.bytes >= BATCH_BYTES)
                 .then(|| std::mem::take(&mut *w))
         };
         match full {
-            Some(batch) => land(batch.files).await,
+            Some(batch) => self.land(batch.files).await,
             None => Vec::new(),
         }
     }
 
-    /// Lands what is still waiting.
-    pub async fn finish(&self) -> Vec<Landed> {
-        let rest = std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
-        land(rest.files).await
+    /// Lands what is still waiting; returns the paths it put in place and every file
+    /// that any batch could not.
+    pub async fn finish(&self) -> (Vec<PathBuf>, Vec<NotLanded>) {
+        let rest = std::mem::take(&mut *lock(&self.waiting));
+        let done = self.land(rest.files).await;
+        (done, std::mem::take(&mut *lock(&self.not_landed)))
+    }
+
+    async fn land(&self, files: Vec<Arrived>) -> Vec<PathBuf> {
+        if files.is_empty() {
+            return Vec::new();
+        }
+        let count = files.len();
+        let landed = match tokio::task::spawn_blocking(move || land_blocking(files)).await {
+            Ok(landed) => landed,
+            // The thread panicked: its files were dropped with it, so their temporary
+            // files are gone and no destination was touched by the ones it had not renamed.
+            Err(e) => vec![Err(NotLanded {
+                size: 0,
+                error: anyhow::anyhow!("the thread that stored {count} downloads died: {e}"),
+            })],
+        };
+        let mut done = Vec::with_capacity(landed.len());
+        let mut not_landed = lock(&self.not_landed);
+        for l in landed {
+            match l {
+                Ok(path) => done.push(path),
+                Err(failed) => not_landed.push(failed),
+            }
+        }
+        done
     }
 }
 
-async fn land(files: Vec<Arrived>) -> Vec<Landed> {
-    if files.is_empty() {
-        return Vec::new();
-    }
-    match tokio::task::spawn_blocking(move || land_blocking(files)).await {
-        Ok(landed) => landed,
-        // The thread panicked: its files were dropped with it, so their temporary files
-        // are gone and no destination was touched by the ones it had not renamed.
-        Err(e) => vec![Landed::Failed {
-            label: "a batch of downloads".into(),
-            size: 0,
-            error: anyhow::anyhow!("the thread that stored them died: {e}"),
-        }],
-    }
-}
-
-fn land_blocking(files: Vec<Arrived>) -> Vec<Landed> {
+fn land_blocking(files: Vec<Arrived>) -> Vec<Result<PathBuf, NotLanded>> {
     let synced = in_parallel(&files, |f| {
         f.tmp
             .as_file()
@@ -113,13 +124,12 @@ fn land_blocking(files: Vec<Arrived>) -> Vec<Landed> {
         landed.push(match renamed {
             Ok(_) => {
                 folders.insert(folder_of(&f.dest).to_path_buf());
-                Landed::Done(f.dest)
+                Ok(f.dest)
             }
-            Err(error) => Landed::Failed {
-                label: f.label,
+            Err(error) => Err(NotLanded {
                 size: f.size,
-                error,
-            },
+                error: error.context(f.label),
+            }),
         });
     }
     let folders: Vec<PathBuf> = folders.into_iter().collect();

@@ -132,14 +132,15 @@ impl DbxFs {
         if names.is_empty() {
             return Ok(Node::Root);
         }
-        let reads_only = matches!(user.method, Method::GET | Method::HEAD);
-        if reads_only && names == user.source.as_slice() {
+        let kept =
+            matches!(user.method, Method::GET | Method::HEAD) && names == user.source.as_slice();
+        if kept {
             if let Some(e) = lock(&user.looked_up).clone() {
                 return Ok(Node::Entry(Box::new(e)));
             }
         }
         let e = self.files.entry_at(&user.id, &api_path(names)).await?;
-        if reads_only && names == user.source.as_slice() {
+        if kept {
             *lock(&user.looked_up) = Some(e.clone());
         }
         Ok(Node::Entry(Box::new(e)))
