@@ -22,6 +22,7 @@ use crate::metadata::{postgres::PgRepo, sqlite::SqliteRepo, Db, Repository};
 use crate::properties::Properties;
 use crate::sharing::Shares;
 use crate::storage::{self, BlobStore, S3Settings};
+use crate::tiered_blobs::TieredBlobs;
 use crate::trash::Trash;
 use crate::uploads::Uploads;
 use crate::versions::Versions;
@@ -47,6 +48,13 @@ pub async fn open_blobs(store: &StoreArgs) -> anyhow::Result<Arc<dyn BlobStore>>
         secret_key: store.s3_secret_key.clone(),
     };
     Ok(storage::open(&store.blob_store_url(), &settings).await?)
+}
+
+/// Every blob, small content in the database (`db`) included: what the server, `gc` and
+/// `check` read, list and remove blobs through.
+pub async fn open_content(db: &Db, store: &StoreArgs) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let large = open_blobs(store).await?;
+    Ok(Arc::new(TieredBlobs::new(db.clone(), large)))
 }
 
 /// The JWT secret: the flag's, or one made on first start and kept in the data dir.
@@ -136,7 +144,8 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("creating data dir {}", args.store.data_dir.display()))?;
     let url = args.store.database_url();
     let repo = tokio::task::spawn_blocking(move || open_repository(&url)).await??;
-    let blobs = open_blobs(&args.store).await?;
+    let db = Db::new(repo);
+    let blobs = open_content(&db, &args.store).await?;
     let secret = jwt_secret(&args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -156,7 +165,6 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let shutdown = CancellationToken::new();
-    let db = Db::new(repo);
     let waker = crate::changes::pg_waker::for_database_url(&args.store.database_url()).await?;
     let files = Arc::new(Files::new(
         db.clone(),
@@ -164,6 +172,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
         waker.clone(),
         args.max_upload_bytes,
         args.quota_bytes,
+        args.inline_max_bytes,
     ));
     let services = Services {
         auth: Arc::new(Auth::new(

@@ -123,6 +123,10 @@ impl StoreArgs {
     }
 }
 
+/// The most `--inline-max-bytes` allows: the database holds each such file whole in memory
+/// when it reads it, and a backup of the database grows with every one.
+pub const MAX_INLINE_BYTES: u64 = 1024 * 1024;
+
 #[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -185,6 +189,11 @@ pub struct ServeArgs {
     /// Cap on each user's usage (the sizes of their live files' current versions), in bytes [default: none]
     #[arg(long, env = "DBX_QUOTA_BYTES", value_name = "N")]
     pub quota_bytes: Option<u64>,
+    /// Content of up to this many bytes is kept in the metadata database instead of the blob
+    /// store (0: never); at most 1 MiB.
+    #[arg(long, env = "DBX_INLINE_MAX_BYTES", default_value_t = 64 * 1024, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=MAX_INLINE_BYTES))]
+    pub inline_max_bytes: u64,
     /// Seconds a resumable upload lives without progress; gc aborts it after that.
     #[arg(long, env = "DBX_UPLOAD_EXPIRY", default_value_t = 24 * 3600, value_name = "SECS")]
     pub upload_expiry: u64,
@@ -247,6 +256,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("gc_grace", &self.gc_grace)
             .field("retention", &self.retention)
             .field("quota_bytes", &self.quota_bytes)
+            .field("inline_max_bytes", &self.inline_max_bytes)
             .field("upload_expiry", &self.upload_expiry)
             .finish()
     }
@@ -335,6 +345,7 @@ mod tests {
         assert_eq!(args.retention.version_retention, 30);
         assert_eq!(args.retention.trash_retention, 30);
         assert_eq!(args.quota_bytes, None);
+        assert_eq!(args.inline_max_bytes, 64 * 1024);
         let cli = Cli::parse_from([
             "dbx-server",
             "serve",

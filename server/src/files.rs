@@ -21,6 +21,7 @@ use crate::metadata::{
 };
 use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
+use crate::tiered_blobs::new_inline_key;
 
 pub struct Files {
     db: Db,
@@ -29,6 +30,8 @@ pub struct Files {
     max_upload_bytes: u64,
     /// Cap on each user's usage, when the server sets one.
     quota_bytes: Option<u64>,
+    /// Content of up to this many bytes is kept in the metadata database (0: none is).
+    inline_max_bytes: u64,
 }
 
 /// What an upload asks for, besides its body.
@@ -69,6 +72,7 @@ impl Files {
         waker: Arc<dyn ChangeWaker>,
         max_upload_bytes: u64,
         quota_bytes: Option<u64>,
+        inline_max_bytes: u64,
     ) -> Self {
         Files {
             db,
@@ -76,6 +80,7 @@ impl Files {
             waker,
             max_upload_bytes,
             quota_bytes,
+            inline_max_bytes,
         }
     }
 
@@ -208,7 +213,8 @@ impl Files {
         Ok(())
     }
 
-    /// Streams `body` into a fresh blob and commits it as the file's new version.
+    /// Streams `body` into a fresh blob and commits it as the file's new version; content
+    /// of up to `inline_max_bytes` goes into the database with the version instead.
     /// Returns the entry and whether the file is new.
     pub async fn upload<S, B, E>(
         &self,
@@ -222,13 +228,12 @@ impl Files {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.precheck(user, &up).await?;
-        let key = new_blob_key(user);
         let tally = Arc::new(Mutex::new(Tally::default()));
         let counted = counting_stream(body, tally.clone(), self.max_upload_bytes);
-        let put = self.put_blob(&key, counted).await;
+        let stored = self.store_body(user, counted).await;
         let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
-        match put {
-            Ok(_) => {}
+        let (key, inline) = match stored {
+            Ok(stored) => stored,
             Err(BlobError::Body(_)) if tally.too_large => {
                 return Err(AppError::PayloadTooLarge(self.max_upload_bytes))
             }
@@ -238,30 +243,37 @@ impl Files {
                 )))
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         let hash = tally.hasher.finalize();
-        self.commit_blob(user, up, key, tally.size, hash).await
+        self.commit_blob(user, up, key, inline, tally.size, hash)
+            .await
     }
 
-    /// Commits the durable blob at `key` (`size` bytes with content hash `hash`) as the
-    /// file's new version, as every upload does: the declared hash is checked, the
-    /// preconditions and the quota hold, the change is logged. Content the account already
-    /// holds is kept once: the file then points to that blob and this one is removed, as
-    /// it is when the commit is refused. Returns the entry and whether the file is new.
+    /// Commits the durable blob at `key` (`size` bytes with content hash `hash`), or the
+    /// `inline` content to be kept under `key` in the same transaction, as the file's new
+    /// version, as every upload does: the declared hash is checked, the preconditions and
+    /// the quota hold, the change is logged. Content the account already holds is kept
+    /// once: the file then points to that blob and this one is removed, as it is when the
+    /// commit is refused. Returns the entry and whether the file is new.
     pub async fn commit_blob(
         &self,
         user: &str,
         up: Upload,
         key: String,
+        inline: Option<Bytes>,
         size: u64,
         hash: String,
     ) -> AppResult<(EntryRow, bool)> {
+        // Inline content is written only by a commit that keeps it: nothing to remove.
+        let written = inline.is_none();
         if up
             .expected_hash
             .as_ref()
             .is_some_and(|h| !h.eq_ignore_ascii_case(&hash))
         {
-            self.discard(&key).await;
+            if written {
+                self.discard(&key).await;
+            }
             return Err(AppError::ChecksumMismatch);
         }
         let mime_type = up.mime_type.unwrap_or_else(|| guess_mime(&up.target));
@@ -274,6 +286,7 @@ impl Files {
             if_match: up.if_match,
             quota_bytes: self.quota_bytes,
             dedup: true,
+            inline,
         };
         let u = user.to_string();
         match self
@@ -283,11 +296,12 @@ impl Files {
         {
             Ok(out) => {
                 self.waker.notify(user);
-                if out
-                    .entry
-                    .content
-                    .as_ref()
-                    .is_some_and(|c| c.blob_key != key)
+                if written
+                    && out
+                        .entry
+                        .content
+                        .as_ref()
+                        .is_some_and(|c| c.blob_key != key)
                 {
                     // The account held this content already: its blob serves both.
                     self.discard(&key).await;
@@ -301,7 +315,7 @@ impl Files {
                 // may have come after the commit (a lost reply, a timed-out call that went
                 // on to commit): the blob then stays, and gc removes it only if no row
                 // points to it (DESIGN.md invariant 2).
-                if !matches!(e, RepoError::Backend(_) | RepoError::Unavailable(_)) {
+                if written && !matches!(e, RepoError::Backend(_) | RepoError::Unavailable(_)) {
                     self.discard(&key).await;
                 }
                 Err(e.into())
@@ -328,6 +342,7 @@ impl Files {
             if_match,
             quota_bytes: self.quota_bytes,
             dedup: true,
+            inline: None,
         };
         let u = user.to_string();
         let out = self
@@ -353,6 +368,28 @@ impl Files {
             .await?;
         self.waker.notify(user);
         Ok((out.entry, out.created))
+    }
+
+    /// Stores an upload's body: a durable blob under a fresh key, or, when it is no longer
+    /// than `inline_max_bytes`, nothing yet (the commit keeps it). Returns the key and the
+    /// content to keep inline.
+    async fn store_body(
+        &self,
+        user: &str,
+        mut body: ByteStream,
+    ) -> Result<(String, Option<Bytes>), BlobError> {
+        match read_head(&mut body, self.inline_max_bytes)
+            .await
+            .map_err(BlobError::Body)?
+        {
+            Head::Whole(data) => Ok((new_inline_key(user), Some(data))),
+            Head::Start(pieces) => {
+                let key = new_blob_key(user);
+                let body = futures_util::stream::iter(pieces.into_iter().map(Ok)).chain(body);
+                self.put_blob(&key, Box::pin(body)).await?;
+                Ok((key, None))
+            }
+        }
     }
 
     async fn put_blob(&self, key: &str, body: ByteStream) -> Result<u64, BlobError> {
@@ -395,6 +432,33 @@ fn guess_mime(target: &FileTarget) -> String {
         .first_or_octet_stream()
         .essence_str()
         .to_string()
+}
+
+/// The start of an upload's body: all of it when it is no longer than the inline limit.
+enum Head {
+    Whole(Bytes),
+    Start(Vec<Bytes>),
+}
+
+/// Reads `body` until it ends or passes `limit` bytes; with a limit of 0, reads nothing.
+async fn read_head(body: &mut ByteStream, limit: u64) -> std::io::Result<Head> {
+    let mut pieces = Vec::new();
+    if limit == 0 {
+        return Ok(Head::Start(pieces));
+    }
+    let mut size = 0u64;
+    while let Some(piece) = body.next().await {
+        let piece = piece?;
+        size += piece.len() as u64;
+        pieces.push(piece);
+        if size > limit {
+            return Ok(Head::Start(pieces));
+        }
+    }
+    Ok(Head::Whole(match pieces.len() {
+        1 => pieces.remove(0),
+        _ => pieces.concat().into(),
+    }))
 }
 
 fn counting_stream<S, B, E>(body: S, tally: Arc<Mutex<Tally>>, limit: u64) -> ByteStream

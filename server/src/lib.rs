@@ -17,6 +17,7 @@ pub mod private_fs;
 pub mod properties;
 pub mod sharing;
 pub mod storage;
+pub mod tiered_blobs;
 pub mod trash;
 pub mod uploads;
 pub mod versions;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
-use dbx_server::app::{open_blobs, open_repository, start};
+use dbx_server::app::{open_content, open_repository, start};
 use dbx_server::config::{Cli, Command, StoreArgs, UserCommand};
 use dbx_server::gc::{self, GcPolicy};
 use dbx_server::metadata::Db;
@@ -66,7 +66,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Gc(args) => {
             let db = open_db(&args.store).await?;
-            let blobs = open_blobs(&args.store).await?;
+            let blobs = open_content(&db, &args.store).await?;
             let policy = GcPolicy::new(Duration::from_secs(args.grace_secs), &args.retention);
             let r = gc::collect(&db, blobs.as_ref(), &policy, Utc::now(), args.dry_run).await?;
             let (purge, remove) = if args.dry_run {
@@ -106,7 +106,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Check(store) => {
             let db = open_db(&store).await?;
-            let blobs = open_blobs(&store).await?;
+            let blobs = open_content(&db, &store).await?;
             let r = gc::check(&db, blobs.as_ref()).await?;
             for key in &r.missing_blobs {
                 println!("missing blob: {key}");

@@ -408,7 +408,14 @@ impl Uploads {
         let committed = match self.blobs.complete_staged(&row.staged).await {
             Ok(()) => {
                 self.files
-                    .commit_blob(&row.user_id, up, row.staged.key.clone(), row.length, hash)
+                    .commit_blob(
+                        &row.user_id,
+                        up,
+                        row.staged.key.clone(),
+                        None,
+                        row.length,
+                        hash,
+                    )
                     .await
             }
             Err(e) => Err(e.into()),

@@ -20,19 +20,25 @@ use dbx_server::storage::Staged;
 use dbx_shared::api::ChangeOp;
 use dbx_shared::names::parse_path;
 
-const SQLITE_0001: &str = include_str!("../../migrations/sqlite/0001_init.sql");
-const POSTGRES_0001: &str = include_str!("../../migrations/postgres/0001_init.sql");
-const SQLITE_0002: &str = include_str!("../../migrations/sqlite/0002_moves.sql");
-const POSTGRES_0002: &str = include_str!("../../migrations/postgres/0002_moves.sql");
-const SQLITE_0003: &str = include_str!("../../migrations/sqlite/0003_refresh_token_families.sql");
-const POSTGRES_0003: &str =
-    include_str!("../../migrations/postgres/0003_refresh_token_families.sql");
-const SQLITE_0004: &str = include_str!("../../migrations/sqlite/0004_database_identity.sql");
-const POSTGRES_0004: &str = include_str!("../../migrations/postgres/0004_database_identity.sql");
-const SQLITE_0005: &str = include_str!("../../migrations/sqlite/0005_undo.sql");
-const POSTGRES_0005: &str = include_str!("../../migrations/postgres/0005_undo.sql");
-const SQLITE_0006: &str = include_str!("../../migrations/sqlite/0006_webdav.sql");
-const POSTGRES_0006: &str = include_str!("../../migrations/postgres/0006_webdav.sql");
+/// Every migration before the current release's, in order.
+const SQLITE: [&str; 7] = [
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_moves.sql"),
+    include_str!("../../migrations/sqlite/0003_refresh_token_families.sql"),
+    include_str!("../../migrations/sqlite/0004_database_identity.sql"),
+    include_str!("../../migrations/sqlite/0005_undo.sql"),
+    include_str!("../../migrations/sqlite/0006_webdav.sql"),
+    include_str!("../../migrations/sqlite/0007_uploads.sql"),
+];
+const POSTGRES: [&str; 7] = [
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_moves.sql"),
+    include_str!("../../migrations/postgres/0003_refresh_token_families.sql"),
+    include_str!("../../migrations/postgres/0004_database_identity.sql"),
+    include_str!("../../migrations/postgres/0005_undo.sql"),
+    include_str!("../../migrations/postgres/0006_webdav.sql"),
+    include_str!("../../migrations/postgres/0007_uploads.sql"),
+];
 
 type Repo = Arc<dyn Repository>;
 
@@ -244,7 +250,7 @@ fn sqlite_upgrades_from_schema_1() {
     let file = dir.path().join("dbx.sqlite");
     {
         let c = rusqlite::Connection::open(&file).expect("open");
-        c.execute_batch(SQLITE_0001).expect("schema 1");
+        c.execute_batch(SQLITE[0]).expect("schema 1");
         c.pragma_update(None, "user_version", 1).expect("version");
         for sql in rows_of_schema_1() {
             c.execute_batch(&sql)
@@ -264,7 +270,7 @@ fn postgres_upgrades_from_schema_1() {
     };
     {
         let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-        c.batch_execute(POSTGRES_0001).expect("schema 1");
+        c.batch_execute(POSTGRES[0]).expect("schema 1");
         c.batch_execute(&format!(
             "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
              INSERT INTO schema_migrations VALUES (1, {T0})"
@@ -285,6 +291,34 @@ fn postgres_upgrades_from_schema_1() {
 
 // ---------------------------------------------------------------------------------------
 // From schema 5 (undo) to 6 (WebDAV)
+
+/// Makes the database at `path` as the release whose migrations are `migrations` left it.
+fn sqlite_at(path: &std::path::Path, migrations: &[&str]) {
+    let c = rusqlite::Connection::open(path).expect("create");
+    for (i, sql) in migrations.iter().enumerate() {
+        c.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("migration {}: {e}", i + 1));
+    }
+    c.pragma_update(None, "user_version", migrations.len() as i64)
+        .expect("version");
+}
+
+/// Makes the database at `url` as the release whose migrations are `migrations` left it.
+fn postgres_at(url: &str, migrations: &[&str]) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    for (i, sql) in migrations.iter().enumerate() {
+        c.batch_execute(sql)
+            .unwrap_or_else(|e| panic!("migration {}: {e}", i + 1));
+    }
+    c.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .expect("versions table");
+    for v in 1..=migrations.len() as i64 {
+        c.execute("INSERT INTO schema_migrations VALUES ($1, 0)", &[&v])
+            .expect("version");
+    }
+}
 
 fn policy() -> dbx_server::metadata::RefreshPolicy {
     dbx_server::metadata::RefreshPolicy {
@@ -315,6 +349,7 @@ fn fill_schema_5(repo: &Repo) -> String {
         if_match: None,
         quota_bytes: None,
         dedup: false,
+        inline: None,
     };
     let a = repo
         .put_file(&u.id, &write("/Docs/a.txt", "b1"), t)
@@ -407,15 +442,7 @@ fn check_schema_6(repo: &Repo, user_id: &str) {
 fn sqlite_upgrades_from_schema_5() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("dbx.sqlite");
-    {
-        let c = rusqlite::Connection::open(&path).expect("create");
-        c.execute_batch(SQLITE_0001).expect("migration 1");
-        c.execute_batch(SQLITE_0002).expect("migration 2");
-        c.execute_batch(SQLITE_0003).expect("migration 3");
-        c.execute_batch(SQLITE_0004).expect("migration 4");
-        c.execute_batch(SQLITE_0005).expect("migration 5");
-        c.execute_batch("PRAGMA user_version = 5").expect("version");
-    }
+    sqlite_at(&path, &SQLITE[..5]);
     // Opening does not migrate: this is the old release's database, filled by it.
     let repo: Repo = Arc::new(SqliteRepo::open(&path).expect("open"));
     let user_id = fill_schema_5(&repo);
@@ -434,19 +461,7 @@ fn postgres_upgrades_from_schema_5() {
     let Some(db) = TestDatabase::or_skip("postgres_upgrades_from_schema_5") else {
         return;
     };
-    {
-        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-        c.batch_execute(POSTGRES_0001).expect("migration 1");
-        c.batch_execute(POSTGRES_0002).expect("migration 2");
-        c.batch_execute(POSTGRES_0003).expect("migration 3");
-        c.batch_execute(POSTGRES_0004).expect("migration 4");
-        c.batch_execute(POSTGRES_0005).expect("migration 5");
-        c.batch_execute(
-            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
-             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0);",
-        )
-        .expect("version");
-    }
+    postgres_at(&db.url, &POSTGRES[..5]);
     let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
     let user_id = fill_schema_5(&repo);
     repo.migrate().expect("upgrade");
@@ -504,6 +519,7 @@ fn check_schema_7(repo: &Repo, user_id: &str) {
         if_match: None,
         quota_bytes: None,
         dedup: true,
+        inline: None,
     };
     let out = repo.put_file(user_id, &write, t).expect("put");
     assert_eq!(out.entry.content.expect("content").blob_key, "b1");
@@ -513,24 +529,7 @@ fn check_schema_7(repo: &Repo, user_id: &str) {
 fn sqlite_upgrades_from_schema_6() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("dbx.sqlite");
-    {
-        let c = rusqlite::Connection::open(&path).expect("create");
-        for (i, sql) in [
-            SQLITE_0001,
-            SQLITE_0002,
-            SQLITE_0003,
-            SQLITE_0004,
-            SQLITE_0005,
-            SQLITE_0006,
-        ]
-        .iter()
-        .enumerate()
-        {
-            c.execute_batch(sql)
-                .unwrap_or_else(|e| panic!("migration {}: {e}", i + 1));
-        }
-        c.execute_batch("PRAGMA user_version = 6").expect("version");
-    }
+    sqlite_at(&path, &SQLITE[..6]);
     let repo: Repo = Arc::new(SqliteRepo::open(&path).expect("open"));
     let user_id = fill_schema_5(&repo);
     repo.migrate().expect("upgrade");
@@ -540,7 +539,7 @@ fn sqlite_upgrades_from_schema_6() {
         .expect("open")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[test]
@@ -548,27 +547,72 @@ fn postgres_upgrades_from_schema_6() {
     let Some(db) = TestDatabase::or_skip("postgres_upgrades_from_schema_6") else {
         return;
     };
-    {
-        let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-        for sql in [
-            POSTGRES_0001,
-            POSTGRES_0002,
-            POSTGRES_0003,
-            POSTGRES_0004,
-            POSTGRES_0005,
-            POSTGRES_0006,
-        ] {
-            c.batch_execute(sql).expect("migration");
-        }
-        c.batch_execute(
-            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL); \
-             INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0);",
-        )
-        .expect("version");
-    }
+    postgres_at(&db.url, &POSTGRES[..6]);
     let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
     let user_id = fill_schema_5(&repo);
     repo.migrate().expect("upgrade");
     check_schema_7(&repo, &user_id);
     drop(repo);
+}
+
+/// Schema 8 keeps small content in the database: a version written with it reads back,
+/// and what schema 7 held is still there.
+fn check_schema_8(repo: &Repo, user_id: &str) {
+    check_schema_7(repo, user_id);
+    let write = FileWrite {
+        target: FileTarget::Path(parse_path("/small.txt").expect("path")),
+        blob_key: format!("user/{user_id}/inline-1"),
+        size: 5,
+        mime_type: "text/plain".into(),
+        content_hash: "hash-small".into(),
+        if_match: None,
+        quota_bytes: None,
+        dedup: true,
+        inline: Some(bytes::Bytes::from_static(b"small")),
+    };
+    repo.put_file(user_id, &write, now()).expect("put");
+    assert_eq!(
+        repo.inline_blob(&write.blob_key).expect("read"),
+        Some(b"small".to_vec())
+    );
+    let listed = repo
+        .inline_blobs(&format!("user/{user_id}/"))
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].size, 5);
+    // Dedup of held content writes no second row.
+    let again = FileWrite {
+        target: FileTarget::Path(parse_path("/small-again.txt").expect("path")),
+        blob_key: format!("user/{user_id}/inline-2"),
+        ..write
+    };
+    let out = repo.put_file(user_id, &again, now()).expect("put again");
+    assert_eq!(
+        out.entry.content.expect("content").blob_key,
+        format!("user/{user_id}/inline-1")
+    );
+    assert_eq!(repo.inline_blob(&again.blob_key).expect("read"), None);
+}
+
+#[test]
+fn sqlite_upgrades_from_schema_7() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("dbx.sqlite");
+    sqlite_at(&path, &SQLITE[..7]);
+    let repo: Repo = Arc::new(SqliteRepo::open(&path).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_8(&repo, &user_id);
+}
+
+#[test]
+fn postgres_upgrades_from_schema_7() {
+    let Some(db) = TestDatabase::or_skip("postgres_upgrades_from_schema_7") else {
+        return;
+    };
+    postgres_at(&db.url, &POSTGRES[..7]);
+    let repo: Repo = Arc::new(PgRepo::open(&db.url).expect("open"));
+    let user_id = fill_schema_5(&repo);
+    repo.migrate().expect("upgrade");
+    check_schema_8(&repo, &user_id);
 }

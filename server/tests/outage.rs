@@ -78,15 +78,20 @@ async fn blob_store_down_gives_503_and_recovers() {
     })
     .await;
     let u = srv.user().await;
-    let file = u.put_file("/a.txt", "first").await;
+    // Bodies over the inline limit, so their content lives in the blob store.
+    let body = |tag: u8| vec![tag; 100 * 1024];
+    let file = u.put_file("/a.txt", body(1)).await;
     let id = file["id"].as_str().unwrap().to_string();
+    let note = u.put_file("/note.txt", "small").await;
+    let note_id = note["id"].as_str().unwrap().to_string();
 
     garage.down();
-    expect_unavailable(u.upload("/b.txt", "second").await).await;
-    expect_unavailable(u.upload("/a.txt", "replaced").await).await;
+    expect_unavailable(u.upload("/b.txt", body(2)).await).await;
+    expect_unavailable(u.upload("/a.txt", body(3)).await).await;
     expect_unavailable(u.get(&format!("/api/v1/files/{id}/content")).await).await;
-    // What needs only the database still works, and nothing changed.
-    assert_eq!(root_names(&u).await, ["a.txt"]);
+    // What needs only the database still works, small content included.
+    assert_eq!(u.download(&note_id).await, b"small");
+    assert_eq!(root_names(&u).await, ["a.txt", "note.txt"]);
     let meta: Value = u
         .get(&format!("/api/v1/files/{id}"))
         .await
@@ -94,14 +99,19 @@ async fn blob_store_down_gives_503_and_recovers() {
         .await
         .unwrap();
     assert_eq!(meta["version"], 1);
+    let r = u.upload("/c.txt", "tiny").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 
     garage.up();
     let content = format!("/api/v1/files/{id}/content");
     let r = eventually("download", || u.get(&content)).await;
-    assert_eq!(r.bytes().await.unwrap().as_ref(), b"first");
-    let r = eventually("upload", || u.upload("/b.txt", "second")).await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), body(1));
+    let r = eventually("upload", || u.upload("/b.txt", body(2))).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(root_names(&u).await, ["a.txt", "b.txt"]);
+    assert_eq!(
+        root_names(&u).await,
+        ["a.txt", "b.txt", "c.txt", "note.txt"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

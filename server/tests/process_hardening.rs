@@ -126,7 +126,8 @@ async fn share_tokens_stay_out_of_the_request_log() {
 async fn the_data_dir_and_everything_in_it_is_private() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let srv = ServerProcess::start(&data, &[], false);
+    // Every file's content in the blob store, even this small one, to see its mode.
+    let srv = ServerProcess::start(&data, &["--inline-max-bytes", "0"], false);
     let client = Client::new();
     let token = register_and_login(&client, &srv, "modes@example.com").await;
     let r = client

@@ -137,6 +137,7 @@ fn write_to(target: FileTarget, blob: &str) -> FileWrite {
         if_match: None,
         quota_bytes: None,
         dedup: false,
+        inline: None,
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) trait Store {
         self.append_change(entry, op, None, now)
     }
     fn insert_share(&mut self, share: &ShareRow, token_hash: &str) -> RepoResult<()>;
+    /// Keeps a new version's small content in the database under `key`.
+    fn insert_inline_blob(&mut self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()>;
     /// Writes a moved entry's new parent, name and path and, for a folder, rewrites the
     /// paths of every live entry below `old_path` to lie below its new path, with one
     /// statement over the indexed range of case-folded paths (`old/` up to `old0`, since
@@ -254,6 +256,10 @@ pub(crate) fn put_file(
     } else {
         w.blob_key.clone()
     };
+    if let Some(data) = w.inline.as_ref().filter(|_| blob_key == w.blob_key) {
+        fail_db!("file.inline");
+        s.insert_inline_blob(&blob_key, data, now)?;
+    }
     let content = |version| FileContent {
         size: w.size,
         mime_type: w.mime_type.clone(),
@@ -340,6 +346,7 @@ pub(crate) fn copy_file(
         if_match: None,
         quota_bytes,
         dedup: false,
+        inline: None,
     };
     put_file(s, user_id, &write, now)
 }

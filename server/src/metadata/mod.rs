@@ -43,7 +43,7 @@ pub enum RepoError {
 pub type RepoResult<T> = Result<T, RepoError>;
 
 /// The metadata store. Implementations are blocking; call them through [`Db`].
-pub trait Repository: UploadRepository + Send + Sync + 'static {
+pub trait Repository: UploadRepository + InlineBlobRepository + Send + Sync + 'static {
     /// Applies pending migrations.
     fn migrate(&self) -> RepoResult<()>;
 
@@ -257,6 +257,22 @@ pub trait Repository: UploadRepository + Send + Sync + 'static {
     fn latest_change(&self, user_id: &str) -> RepoResult<i64>;
     /// Changes after position `after`, in commit order, at most `limit`.
     fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>>;
+}
+
+/// Small content kept in the database (see `FileWrite::inline`), a part of [`Repository`]
+/// that each backend implements in a module of its own. Keys have the form of blob keys.
+pub trait InlineBlobRepository {
+    /// The content under `key`, `None` when absent.
+    fn inline_blob(&self, key: &str) -> RepoResult<Option<Vec<u8>>>;
+    /// Size and time of the content under `key`, `None` when absent.
+    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<InlineBlobRow>>;
+    /// Every key starting with `prefix`, with its size and time.
+    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<InlineBlobRow>>;
+    /// Stores `data` under `key` in a transaction of its own (a version's content is
+    /// written with the version instead: `FileWrite::inline`).
+    fn put_inline_blob(&self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()>;
+    /// Removes the content under `key`; a missing key is not an error.
+    fn delete_inline_blob(&self, key: &str) -> RepoResult<()>;
 }
 
 /// Resumable uploads, a part of [`Repository`] that each backend implements in a module of

@@ -133,6 +133,17 @@ pub struct FileWrite {
     /// points to that blob instead of `blob_key` (the caller then removes its own copy).
     /// With an empty `blob_key` (`by-hash`), such content must exist: `NotFound` else.
     pub dedup: bool,
+    /// Small content kept in the database under `blob_key`, written in the same
+    /// transaction as the version (unless dedup points the file to content already held).
+    pub inline: Option<bytes::Bytes>,
+}
+
+/// Content kept in the database instead of the blob store, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineBlobRow {
+    pub key: String,
+    pub size: u64,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A resumable (tus) upload, as the database keeps it between requests.

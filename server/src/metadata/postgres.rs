@@ -29,6 +29,8 @@ use crate::failpoints::fail_db;
 
 #[path = "postgres_conn.rs"]
 mod conn;
+#[path = "postgres_inline.rs"]
+mod inline;
 #[path = "postgres_uploads.rs"]
 mod uploads;
 
@@ -42,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_undo.sql"),
     include_str!("../../../migrations/postgres/0006_webdav.sql"),
     include_str!("../../../migrations/postgres/0007_uploads.sql"),
+    include_str!("../../../migrations/postgres/0008_inline_content.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: $1 user, $2..$3 the range of old case-folded
@@ -435,6 +438,10 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .map_err(backend)?;
         }
         Ok(())
+    }
+
+    fn insert_inline_blob(&mut self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()> {
+        inline::insert(self, key, data, now)
     }
 
     fn insert_share(&mut self, row: &ShareRow, token_hash: &str) -> RepoResult<()> {

@@ -19,6 +19,8 @@ use crate::failpoints::fail_db;
 
 #[path = "sqlite_checkpoint.rs"]
 mod checkpoint;
+#[path = "sqlite_inline.rs"]
+mod inline;
 #[path = "sqlite_uploads.rs"]
 mod uploads;
 
@@ -30,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0005_undo.sql"),
     include_str!("../../../migrations/sqlite/0006_webdav.sql"),
     include_str!("../../../migrations/sqlite/0007_uploads.sql"),
+    include_str!("../../../migrations/sqlite/0008_inline_content.sql"),
 ];
 
 /// Rewrites the paths below a moved folder: ?1 user, ?2..?3 the range of old case-folded
@@ -337,6 +340,10 @@ impl Store for Sqlite<'_> {
                 .map_err(backend)?;
         }
         Ok(())
+    }
+
+    fn insert_inline_blob(&mut self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()> {
+        inline::insert(self.0, key, data, now)
     }
 
     fn insert_share(&mut self, row: &ShareRow, token_hash: &str) -> RepoResult<()> {

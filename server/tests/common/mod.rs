@@ -10,7 +10,7 @@ pub mod pg;
 pub mod process;
 pub mod tus;
 
-use dbx_server::app::{open_blobs, open_repository, start, RunningServer};
+use dbx_server::app::{open_blobs, open_content, open_repository, start, RunningServer};
 use dbx_server::config::ServeArgs;
 use dbx_server::gc::{CheckReport, GcPolicy, GcReport};
 use dbx_server::metadata::Db;
@@ -94,15 +94,26 @@ impl TestServer {
             .expect("check")
     }
 
-    /// This server's database and blob store, opened a second time.
+    /// This server's database and content (the blob store with the small content kept in
+    /// the database), opened a second time.
     pub async fn stores(&self) -> (Db, std::sync::Arc<dyn dbx_server::storage::BlobStore>) {
         let url = self.args.store.database_url();
         let repo = tokio::task::spawn_blocking(move || open_repository(&url))
             .await
             .expect("open task")
             .expect("open the database");
-        let blobs = open_blobs(&self.args.store).await.expect("open the blobs");
-        (Db::new(repo), blobs)
+        let db = Db::new(repo);
+        let blobs = open_content(&db, &self.args.store)
+            .await
+            .expect("open the blobs");
+        (db, blobs)
+    }
+
+    /// This server's blob store alone, without the small content kept in the database.
+    pub async fn blob_store(&self) -> std::sync::Arc<dyn dbx_server::storage::BlobStore> {
+        open_blobs(&self.args.store)
+            .await
+            .expect("open the blob store")
     }
 
     pub async fn stop(mut self) {
