@@ -226,6 +226,26 @@ macro_rules! progress {
     };
 }
 
+/// Writes out what earlier phases left in the page cache before the next phase starts:
+/// otherwise gigabytes of another phase's writes drain to disk during this one, and every
+/// fsync it makes (a Postgres commit, a landed download) waits behind them.
+async fn settle() {
+    let started = std::time::Instant::now();
+    let synced = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
+    match synced {
+        Ok(Ok(status)) if status.success() => {
+            let took = started.elapsed();
+            if took > std::time::Duration::from_millis(500) {
+                progress!(
+                    "wrote out earlier phases' data in {}",
+                    util::fmt_s(took.as_secs_f64())
+                );
+            }
+        }
+        _ => progress!("sync failed: this phase may pay for earlier phases' writes"),
+    }
+}
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -541,15 +561,18 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
             servers.stop(server).await;
         }
     } else {
+        settle().await;
         latency_and_medium(ctx, &servers, first, &mut rep).await;
     }
 
     // Phase 2: the big file, each transfer through a fresh server process whose peak RSS
     // covers that transfer alone.
     if ctx.args.wants(Phase::Big) {
+        settle().await;
         rep.big = big_phase(ctx, name, &servers).await.into();
     }
     if ctx.args.wants(Phase::DbxBig) {
+        settle().await;
         rep.dbx_big = match &ctx.client.transfer {
             Err(why) => Outcome::NotAvailable(why.clone()),
             Ok(()) => dbx_big_phase(ctx, &servers, &client_dir).await.into(),
@@ -557,10 +580,12 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
     }
 
     if ctx.args.wants(Phase::Tus) {
+        settle().await;
         rep.tus = tus_phase(ctx, name, &servers).await.into();
     }
 
     if ctx.args.wants(Phase::Webdav) {
+        settle().await;
         rep.webdav = webdav_phase(ctx, &servers).await.into();
     }
 
@@ -571,6 +596,7 @@ async fn run_config(ctx: &Ctx, name: ConfigName) -> ConfigReport {
     let client_phases = (want_files && ctx.client.transfer.is_ok())
         || ((want_sync || want_rename) && ctx.client.sync.is_ok());
     let started = if client_phases {
+        settle().await;
         servers.fresh(false).await.map(Some)
     } else {
         Ok(None)
