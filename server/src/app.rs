@@ -221,8 +221,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<RunningServer> {
     })
 }
 
-/// Periodic work: forget refilled rate limits; hourly, purge what is past its retention
-/// and collect orphan blobs past the grace period.
+/// Periodic work: forget refilled rate limits and refresh the planner's statistics of
+/// tables that grew; hourly, purge what is past its retention and collect orphan blobs
+/// past the grace period.
 fn spawn_housekeeping(
     auth: Arc<Auth>,
     shares: Arc<Shares>,
@@ -241,6 +242,11 @@ fn spawn_housekeeping(
             }
             auth.shrink_throttles();
             shares.shrink_throttle();
+            match db.run(|r| r.refresh_statistics()).await {
+                Ok(tables) if !tables.is_empty() => tracing::debug!(?tables, "analysed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
+            }
             ticks += 1;
             if ticks.is_multiple_of(60) {
                 let now = chrono::Utc::now();

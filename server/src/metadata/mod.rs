@@ -166,6 +166,9 @@ pub trait Repository: UploadRepository + InlineBlobRepository + Send + Sync + 's
     /// Every blob key something still points to: a live file, a kept version or a trash
     /// item.
     fn referenced_blobs(&self) -> RepoResult<Vec<String>>;
+    /// Brings the query planner's statistics up to date on tables that changed much since
+    /// they were last analysed (as autovacuum does when it runs); returns their names.
+    fn refresh_statistics(&self) -> RepoResult<Vec<String>>;
 
     // Versions.
     /// The versions of a live file of this user, newest first, the current one included.

@@ -1302,6 +1302,30 @@ impl Repository for PgRepo {
         Ok(n == 1)
     }
 
+    fn refresh_statistics(&self) -> RepoResult<Vec<String>> {
+        // Without statistics (a server with autovacuum off, or a table that grew faster
+        // than it ran) the planner took the children index for a lookup by path and
+        // filtered every entry of the user: 12 ms instead of 0.04 at 20,000 entries.
+        // Autovacuum's own rule: 50 rows plus a tenth of the table changed.
+        let mut conn = self.conn()?;
+        let stale: Vec<String> = Pg::on(&mut conn)
+            .query(
+                "SELECT relid::regclass::text FROM pg_stat_user_tables \
+                 WHERE n_mod_since_analyze > 50 + n_live_tup / 10 ORDER BY 1",
+                &[],
+            )
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.try_get(0).map_err(backend))
+            .collect::<RepoResult<_>>()?;
+        for table in &stale {
+            // The name comes from the catalogue, quoted by regclass.
+            conn.batch_execute(&format!("ANALYZE {table}"))
+                .map_err(backend)?;
+        }
+        Ok(stale)
+    }
+
     fn database_id(&self) -> RepoResult<String> {
         Pg::on(&mut *self.conn()?)
             .query_one("SELECT id FROM database_identity", &[])

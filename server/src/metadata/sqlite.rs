@@ -970,6 +970,11 @@ impl Repository for SqliteRepo {
         })
     }
 
+    fn refresh_statistics(&self) -> RepoResult<Vec<String>> {
+        // SQLite's planner picks these queries' indexes without statistics.
+        Ok(Vec::new())
+    }
+
     fn referenced_blobs(&self) -> RepoResult<Vec<String>> {
         let conn = self.conn()?;
         let mut stmt = conn
