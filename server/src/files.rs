@@ -21,7 +21,7 @@ use crate::metadata::{
 };
 use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
-use crate::tiered_blobs::new_inline_key;
+use crate::tiered_blobs::{is_inline_key, new_inline_key};
 
 pub struct Files {
     db: Db,
@@ -264,16 +264,12 @@ impl Files {
         size: u64,
         hash: String,
     ) -> AppResult<(EntryRow, bool)> {
-        // Inline content is written only by a commit that keeps it: nothing to remove.
-        let written = inline.is_none();
         if up
             .expected_hash
             .as_ref()
             .is_some_and(|h| !h.eq_ignore_ascii_case(&hash))
         {
-            if written {
-                self.discard(&key).await;
-            }
+            self.discard(&key).await;
             return Err(AppError::ChecksumMismatch);
         }
         let mime_type = up.mime_type.unwrap_or_else(|| guess_mime(&up.target));
@@ -296,12 +292,11 @@ impl Files {
         {
             Ok(out) => {
                 self.waker.notify(user);
-                if written
-                    && out
-                        .entry
-                        .content
-                        .as_ref()
-                        .is_some_and(|c| c.blob_key != key)
+                if out
+                    .entry
+                    .content
+                    .as_ref()
+                    .is_some_and(|c| c.blob_key != key)
                 {
                     // The account held this content already: its blob serves both.
                     self.discard(&key).await;
@@ -315,7 +310,7 @@ impl Files {
                 // may have come after the commit (a lost reply, a timed-out call that went
                 // on to commit): the blob then stays, and gc removes it only if no row
                 // points to it (DESIGN.md invariant 2).
-                if written && !matches!(e, RepoError::Backend(_) | RepoError::Unavailable(_)) {
+                if !matches!(e, RepoError::Backend(_) | RepoError::Unavailable(_)) {
                     self.discard(&key).await;
                 }
                 Err(e.into())
@@ -397,8 +392,12 @@ impl Files {
         self.blobs.put(key, body).await
     }
 
-    /// Best effort: a blob nothing points to; gc removes it if this fails.
+    /// Best effort: a blob nothing points to; gc removes it if this fails. Inline content
+    /// is written only by the commit that keeps it, so under an inline key there is none.
     async fn discard(&self, key: &str) {
+        if is_inline_key(key) {
+            return;
+        }
         if let Err(e) = self.delete_blob(key).await {
             tracing::warn!(key, error = %e, "could not remove an unused blob; gc will");
         }

@@ -2,17 +2,17 @@
 //! `BlobStore`: an object store pays a whole request for each tiny object, where a row in
 //! the version's own transaction costs little more. A key says which tier holds it (its
 //! last part starts with `inline-`), so a read never asks both. Uploads write small content
-//! with the version (`FileWrite::inline`); everything else that reads, lists or removes
-//! blobs (downloads, `gc`, `check`) goes through this store and sees both tiers as one.
+//! with the version (`FileWrite::inline`), never through `put`; everything else that reads,
+//! lists or removes blobs (downloads, `gc`, `check`) goes through this store and sees both
+//! tiers as one.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 
-use crate::metadata::{Db, InlineBlobRow, RepoError};
+use crate::metadata::{Db, RepoError};
 use crate::storage::{BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, Staged};
 
 /// What the last part of an inline key starts with.
@@ -47,14 +47,6 @@ fn repo_err(e: RepoError) -> BlobError {
     }
 }
 
-fn info(row: InlineBlobRow) -> BlobInfo {
-    BlobInfo {
-        key: row.key,
-        size: row.size,
-        modified: row.created_at,
-    }
-}
-
 /// The part of `data` a range asks for, cut at its end.
 fn slice(data: Bytes, range: Option<ByteRange>) -> Bytes {
     match range {
@@ -70,20 +62,14 @@ fn slice(data: Bytes, range: Option<ByteRange>) -> Bytes {
 
 #[async_trait]
 impl BlobStore for TieredBlobs {
-    async fn put(&self, key: &str, mut body: ByteStream) -> BlobResult<u64> {
-        if !is_inline_key(key) {
-            return self.large.put(key, body).await;
+    async fn put(&self, key: &str, body: ByteStream) -> BlobResult<u64> {
+        if is_inline_key(key) {
+            // Such content is written in its version's transaction, never on its own.
+            return Err(BlobError::Backend(format!(
+                "{key} is kept in the database: it is written with its version"
+            )));
         }
-        let mut data = BytesMut::new();
-        while let Some(piece) = body.next().await {
-            data.extend_from_slice(&piece.map_err(BlobError::Body)?);
-        }
-        let (key, size) = (key.to_string(), data.len() as u64);
-        self.db
-            .run(move |r| r.put_inline_blob(&key, &data, Utc::now()))
-            .await
-            .map_err(repo_err)?;
-        Ok(size)
+        self.large.put(key, body).await
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> BlobResult<ByteStream> {
@@ -108,8 +94,10 @@ impl BlobStore for TieredBlobs {
             return self.large.stat(key).await;
         }
         let k = key.to_string();
-        let row = self.db.run(move |r| r.inline_blob_info(&k)).await;
-        Ok(row.map_err(repo_err)?.map(info))
+        self.db
+            .run(move |r| r.inline_blob_info(&k))
+            .await
+            .map_err(repo_err)
     }
 
     async fn delete(&self, key: &str) -> BlobResult<()> {
@@ -127,7 +115,7 @@ impl BlobStore for TieredBlobs {
         let mut all = self.large.list(prefix).await?;
         let p = prefix.to_string();
         let small = self.db.run(move |r| r.inline_blobs(&p)).await;
-        all.extend(small.map_err(repo_err)?.into_iter().map(info));
+        all.extend(small.map_err(repo_err)?);
         Ok(all)
     }
 

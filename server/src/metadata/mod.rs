@@ -14,6 +14,8 @@ pub mod sqlite;
 
 use chrono::{DateTime, Utc};
 
+use crate::storage::BlobInfo;
+
 pub use db::Db;
 pub use model::*;
 pub use sessions::{RefreshPolicy, Rotation};
@@ -262,18 +264,16 @@ pub trait Repository: UploadRepository + InlineBlobRepository + Send + Sync + 's
     fn changes_since(&self, user_id: &str, after: i64, limit: usize) -> RepoResult<Vec<ChangeRow>>;
 }
 
-/// Small content kept in the database (see `FileWrite::inline`), a part of [`Repository`]
-/// that each backend implements in a module of its own. Keys have the form of blob keys.
+/// Small content kept in the database, a part of [`Repository`] that each backend
+/// implements in a module of its own. Keys have the form of blob keys. It is only ever
+/// written with the version that points to it (`FileWrite::inline`).
 pub trait InlineBlobRepository {
     /// The content under `key`, `None` when absent.
     fn inline_blob(&self, key: &str) -> RepoResult<Option<Vec<u8>>>;
     /// Size and time of the content under `key`, `None` when absent.
-    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<InlineBlobRow>>;
+    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<BlobInfo>>;
     /// Every key starting with `prefix`, with its size and time.
-    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<InlineBlobRow>>;
-    /// Stores `data` under `key` in a transaction of its own (a version's content is
-    /// written with the version instead: `FileWrite::inline`).
-    fn put_inline_blob(&self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()>;
+    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<BlobInfo>>;
     /// Removes the content under `key`; a missing key is not an error.
     fn delete_inline_blob(&self, key: &str) -> RepoResult<()>;
 }

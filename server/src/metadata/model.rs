@@ -138,14 +138,6 @@ pub struct FileWrite {
     pub inline: Option<bytes::Bytes>,
 }
 
-/// Content kept in the database instead of the blob store, as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InlineBlobRow {
-    pub key: String,
-    pub size: u64,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A resumable (tus) upload, as the database keeps it between requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRow {

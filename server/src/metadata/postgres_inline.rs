@@ -4,14 +4,15 @@ use chrono::{DateTime, Utc};
 use postgres::{GenericClient, Row};
 
 use super::{backend, Pg, PgRepo};
-use crate::metadata::model::{from_millis, to_millis, InlineBlobRow};
+use crate::metadata::model::{from_millis, to_millis};
 use crate::metadata::{InlineBlobRepository, RepoResult};
+use crate::storage::BlobInfo;
 
-fn info_from_row(r: &Row) -> Result<InlineBlobRow, postgres::Error> {
-    Ok(InlineBlobRow {
+fn info_from_row(r: &Row) -> Result<BlobInfo, postgres::Error> {
+    Ok(BlobInfo {
         key: r.try_get(0)?,
         size: r.try_get::<_, i32>(1)? as u64,
-        created_at: from_millis(r.try_get(2)?),
+        modified: from_millis(r.try_get(2)?),
     })
 }
 
@@ -38,7 +39,7 @@ impl InlineBlobRepository for PgRepo {
         row.map(|r| r.try_get(0).map_err(backend)).transpose()
     }
 
-    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<InlineBlobRow>> {
+    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<BlobInfo>> {
         let row = Pg::on(&mut *self.conn()?)
             .query_opt(
                 "SELECT key, octet_length(data), created_at FROM inline_blobs WHERE key = $1",
@@ -48,7 +49,7 @@ impl InlineBlobRepository for PgRepo {
         row.map(|r| info_from_row(&r).map_err(backend)).transpose()
     }
 
-    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<InlineBlobRow>> {
+    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<BlobInfo>> {
         let rows = Pg::on(&mut *self.conn()?)
             .query(
                 "SELECT key, octet_length(data), created_at FROM inline_blobs \
@@ -59,18 +60,6 @@ impl InlineBlobRepository for PgRepo {
         rows.iter()
             .map(|r| info_from_row(r).map_err(backend))
             .collect()
-    }
-
-    fn put_inline_blob(&self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO inline_blobs (key, data, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key) DO UPDATE SET data = excluded.data, created_at = excluded.created_at",
-                &[&key, &data, &to_millis(now)],
-            )
-            .map_err(backend)
-        })?;
-        Ok(())
     }
 
     fn delete_inline_blob(&self, key: &str) -> RepoResult<()> {

@@ -4,14 +4,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::{backend, SqliteRepo};
-use crate::metadata::model::{from_millis, to_millis, InlineBlobRow};
+use crate::metadata::model::{from_millis, to_millis};
 use crate::metadata::{InlineBlobRepository, RepoResult};
+use crate::storage::BlobInfo;
 
-fn info_from_row(r: &Row<'_>) -> rusqlite::Result<InlineBlobRow> {
-    Ok(InlineBlobRow {
+fn info_from_row(r: &Row<'_>) -> rusqlite::Result<BlobInfo> {
+    Ok(BlobInfo {
         key: r.get(0)?,
         size: r.get::<_, i64>(1)? as u64,
-        created_at: from_millis(r.get(2)?),
+        modified: from_millis(r.get(2)?),
     })
 }
 
@@ -36,14 +37,14 @@ impl InlineBlobRepository for SqliteRepo {
             .map_err(backend)
     }
 
-    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<InlineBlobRow>> {
+    fn inline_blob_info(&self, key: &str) -> RepoResult<Option<BlobInfo>> {
         self.conn()?
             .prepare_cached("SELECT key, length(data), created_at FROM inline_blobs WHERE key = ?1")
             .and_then(|mut s| s.query_row(params![key], info_from_row).optional())
             .map_err(backend)
     }
 
-    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<InlineBlobRow>> {
+    fn inline_blobs(&self, prefix: &str) -> RepoResult<Vec<BlobInfo>> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare(
@@ -55,18 +56,6 @@ impl InlineBlobRepository for SqliteRepo {
             .query_map(params![prefix], info_from_row)
             .map_err(backend)?;
         rows.collect::<Result<_, _>>().map_err(backend)
-    }
-
-    fn put_inline_blob(&self, key: &str, data: &[u8], now: DateTime<Utc>) -> RepoResult<()> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO inline_blobs (key, data, created_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (key) DO UPDATE SET data = excluded.data, created_at = excluded.created_at",
-                params![key, data, to_millis(now)],
-            )
-            .map_err(backend)
-        })?;
-        Ok(())
     }
 
     fn delete_inline_blob(&self, key: &str) -> RepoResult<()> {
