@@ -132,6 +132,40 @@ fn what_cannot_be_synced_is_never_deleted_on_the_server() {
     assert!(!elsewhere.path().join("new.txt").exists());
 }
 
+/// The server matches names case-insensitively. A folder deleted there and made again
+/// under another case, while another device changed a file in the old one: the change is
+/// kept on that device, reported, and not synced into the new folder (that would merge two
+/// folders the user never merged). A folder left unchanged follows the server.
+#[test]
+fn a_folder_made_again_in_another_case_does_not_take_changes_into_it() {
+    let server = Server::start();
+    let (a, b) = server.pair();
+    a.write("d/c.txt", "c");
+    a.write("e/keep.txt", "keep");
+    a.sync();
+    b.sync();
+    std::fs::remove_dir_all(a.path("d")).unwrap();
+    std::fs::remove_dir_all(a.path("e")).unwrap();
+    a.sync();
+    a.write("D/x.txt", "x");
+    a.write("E/y.txt", "y");
+    a.sync();
+    b.write("d/c.txt", "c, edited on b");
+    let log = b.sync();
+    assert!(log.contains("the server has it as D"), "{log}");
+    assert_eq!(b.read("d/c.txt").as_deref(), Some(&b"c, edited on b"[..]));
+    assert!(b.read("e/keep.txt").is_none(), "{log}");
+    assert_eq!(b.read("E/y.txt").as_deref(), Some(&b"y"[..]));
+    // Once more: nothing new, the same answer.
+    let again = b.sync();
+    assert!(again.contains("the server has it as D"), "{again}");
+    assert_eq!(b.read("d/c.txt").as_deref(), Some(&b"c, edited on b"[..]));
+    a.sync();
+    assert_eq!(a.read("D/x.txt").as_deref(), Some(&b"x"[..]));
+    assert!(a.read("D/c.txt").is_none(), "{:?}", a.tree());
+    assert!(a.read("d/c.txt").is_none(), "{:?}", a.tree());
+}
+
 /// Behaviour 4: A delete does not take a change it has not seen with it: a file edited and a file
 /// added in a deleted folder on another device survive.
 #[test]

@@ -358,18 +358,23 @@ pub async fn prepare(
     Ok((ops, scan))
 }
 
-/// A local path, new or changed here, that the server spells differently (it matches
-/// names case-insensitively): syncing either would touch the other, so both are left
-/// alone until the user renames one. A path unchanged since the base is not one: the
-/// server renamed it, and the plan follows; nor is one renamed here from the server's
-/// spelling (the same inode): the plan moves it on the server.
+/// A local path that the server spells differently (it matches names
+/// case-insensitively): syncing either would touch the other, so both are left alone
+/// until the user renames one. Only paths new or changed here, and the folders above
+/// them, are checked: an unchanged path the plan deletes or follows. Not a collision: a
+/// folder above a change whose server entry (the same id) was renamed there, which the
+/// plan follows; nor a path renamed here from the server's spelling (the same inode),
+/// which the plan moves on the server. A folder above a change whose server entry was
+/// deleted, while another was made under the other spelling, is one: syncing the change
+/// would put it into that other folder.
 fn case_collisions(scan: &mut Scan, remote: &Snapshot, base: &Snapshot) {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     let by_key: HashMap<String, &String> = remote
         .entries
         .keys()
         .map(|p| (dbx_shared::names::name_key(p), p))
         .collect();
+    let mut checked: HashSet<&str> = HashSet::new();
     let mut found = Vec::new();
     for (p, node) in &scan.snapshot.entries {
         let unchanged = match (node, base.get(p)) {
@@ -377,22 +382,43 @@ fn case_collisions(scan: &mut Scan, remote: &Snapshot, base: &Snapshot) {
             (Node::Folder { .. }, Some(Node::Folder { .. })) => true,
             _ => false,
         };
-        if remote.get(p).is_some() || unchanged {
+        if unchanged {
             continue;
         }
-        if let Some(theirs) = by_key.get(&dbx_shared::names::name_key(p)) {
-            // Renamed here from the server's spelling: a move, not a collision.
+        let ancestors = std::iter::successors(p.rfind('/').map(|i| &p[..i]), |a| {
+            a.rfind('/').map(|i| &a[..i])
+        });
+        for a in std::iter::once(p.as_str()).chain(ancestors) {
+            // Its own ancestors were checked with it.
+            if !checked.insert(a) {
+                break;
+            }
+            // The server has it as spelled here, and so every folder above it.
+            if remote.get(a).is_some() {
+                break;
+            }
+            let Some(theirs) = by_key.get(&dbx_shared::names::name_key(a)) else {
+                continue;
+            };
+            let mine = scan.snapshot.get(a);
+            let renamed_there = a != p
+                && base
+                    .get(a)
+                    .and_then(Node::id)
+                    .is_some_and(|id| remote.get(theirs.as_str()).and_then(Node::id) == Some(id));
             let gone_here = scan.snapshot.get(theirs.as_str()).is_none()
                 && !scan.skipped.contains(theirs.as_str())
                 && !scan.busy.contains(theirs.as_str());
-            let renamed = gone_here
-                && node.ino().is_some()
-                && base.get(theirs.as_str()).and_then(Node::ino) == node.ino();
-            if !renamed {
-                found.push((p.clone(), (*theirs).clone()));
+            let renamed_here = gone_here
+                && mine.and_then(Node::ino).is_some()
+                && base.get(theirs.as_str()).and_then(Node::ino) == mine.and_then(Node::ino);
+            if !renamed_there && !renamed_here {
+                found.push((a.to_string(), (*theirs).clone()));
             }
         }
     }
+    // Folders before what is in them, so that a folder's collision covers its tree.
+    found.sort();
     for (mine, theirs) in found {
         if scan
             .skipped

@@ -253,7 +253,7 @@ impl Device {
             let opts = Options {
                 remote: Some(remote.clone()),
                 device: Some(self.name.clone()),
-                quiet: true,
+                quiet: std::env::var_os("DBX_SYNC_SIM_TRACE").is_none(),
                 settle: std::time::Duration::ZERO,
                 ..Options::new(self.dir.path().to_path_buf())
             };
