@@ -18,10 +18,11 @@ use crate::error::{AppError, AppResult};
 use crate::failpoints::{fail_blob, fail_db};
 use crate::metadata::{
     Db, DeleteCheck, EntryKind, EntryRow, FileTarget, FileWrite, IfMatch, ListPosition, RepoError,
+    RepoResult, Repository,
 };
 use crate::paging;
 use crate::storage::{new_blob_key, BlobError, BlobStore, ByteRange, ByteStream};
-use crate::tiered_blobs::{is_inline_key, new_inline_key};
+use crate::tiered_blobs::{is_inline_key, new_inline_key, stream_of};
 
 pub struct Files {
     db: Db,
@@ -32,6 +33,32 @@ pub struct Files {
     quota_bytes: Option<u64>,
     /// Content of up to this many bytes is kept in the metadata database (0: none is).
     inline_max_bytes: u64,
+}
+
+/// An entry and, when it is a file whose content the database keeps (`tiered_blobs`),
+/// that content, read in the same call: a download of a small file then costs one call to
+/// the database, where the row and then the content would cost two.
+#[derive(Clone)]
+pub struct ToRead {
+    pub entry: EntryRow,
+    small: Option<Bytes>,
+}
+
+impl From<EntryRow> for ToRead {
+    /// An entry whose content is read when it is served.
+    fn from(entry: EntryRow) -> Self {
+        ToRead { entry, small: None }
+    }
+}
+
+impl ToRead {
+    fn read(r: &dyn Repository, entry: EntryRow) -> RepoResult<ToRead> {
+        let small = match &entry.content {
+            Some(c) if is_inline_key(&c.blob_key) => r.inline_blob(&c.blob_key)?.map(Bytes::from),
+            _ => None,
+        };
+        Ok(ToRead { entry, small })
+    }
 }
 
 /// What an upload asks for, besides its body.
@@ -130,6 +157,42 @@ impl Files {
         match self.db.run(move |r| r.entry(&u, &i)).await? {
             Some(e) if e.kind == kind => Ok(e),
             _ => Err(AppError::not_found(kind.noun())),
+        }
+    }
+
+    /// A live file of this user, with its content when that is small (see [`ToRead`]).
+    pub async fn file_to_read(&self, user: &str, id: &str) -> AppResult<ToRead> {
+        let (u, i) = (user.to_string(), id.to_string());
+        self.db
+            .run(move |r| {
+                r.entry(&u, &i)?
+                    .filter(|e| e.kind == EntryKind::File)
+                    .map(|e| ToRead::read(r, e))
+                    .transpose()
+            })
+            .await?
+            .ok_or_else(|| AppError::not_found(EntryKind::File.noun()))
+    }
+
+    /// The live entry at `path`, with a file's content when that is small (see [`ToRead`]).
+    pub async fn entry_to_read_at(&self, user: &str, path: &str) -> AppResult<ToRead> {
+        let names = parse_path(path)?;
+        let u = user.to_string();
+        self.db
+            .run(move |r| {
+                r.entry_by_path(&u, &names)?
+                    .map(|e| ToRead::read(r, e))
+                    .transpose()
+            })
+            .await?
+            .ok_or_else(|| AppError::not_found("entry"))
+    }
+
+    /// The bytes of `file` (or a range of them), from what was read with it when it could.
+    pub async fn read(&self, file: &ToRead, range: Option<ByteRange>) -> AppResult<ByteStream> {
+        match &file.small {
+            Some(data) => Ok(stream_of(data.clone(), range)),
+            None => self.content(&file.entry, range).await,
         }
     }
 

@@ -47,6 +47,12 @@ fn repo_err(e: RepoError) -> BlobError {
     }
 }
 
+/// Content read from the database as a blob store's stream: the part a range asks for.
+pub fn stream_of(data: Bytes, range: Option<ByteRange>) -> ByteStream {
+    let piece = slice(data, range);
+    Box::pin(futures_util::stream::once(async move { Ok(piece) }))
+}
+
 /// The part of `data` a range asks for, cut at its end.
 fn slice(data: Bytes, range: Option<ByteRange>) -> Bytes {
     match range {
@@ -83,10 +89,7 @@ impl BlobStore for TieredBlobs {
             .await
             .map_err(repo_err)?
             .ok_or_else(|| BlobError::NotFound(key.to_string()))?;
-        let piece = slice(Bytes::from(data), range);
-        Ok(Box::pin(futures_util::stream::once(
-            async move { Ok(piece) },
-        )))
+        Ok(stream_of(Bytes::from(data), range))
     }
 
     async fn stat(&self, key: &str) -> BlobResult<Option<BlobInfo>> {

@@ -54,6 +54,22 @@ async fn small_content_stays_out_of_the_blob_store_and_reads_back() {
     let r = range("bytes=-10").await.unwrap();
     assert_eq!(r.bytes().await.unwrap()[..], small[4086..]);
 
+    // WebDAV reads the row and its content together: whole, a range, and HEAD.
+    let dav = u.dav().await;
+    let r = dav.send("GET", "/notes/a.txt").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap()[..], small[..]);
+    let r = dav
+        .req("GET", "/notes/a.txt")
+        .header("range", "bytes=4000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.bytes().await.unwrap()[..], small[4000..]);
+    let r = dav.send("HEAD", "/notes/a.txt").await;
+    assert_eq!(r.headers()["content-length"], "4096");
+
     // An empty file is content too.
     let empty = u.put_file("/empty", Vec::new()).await;
     assert!(u.download(&id(&empty)).await.is_empty());

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::fs::fs_error;
 use super::meta::Meta;
 use crate::error::{AppError, AppResult};
-use crate::files::{Files, Upload};
+use crate::files::{Files, ToRead, Upload};
 use crate::metadata::EntryRow;
 use crate::storage::{ByteRange, ByteStream};
 
@@ -31,7 +31,7 @@ const CHANNEL_PIECES: usize = 8;
 /// A file opened for reading.
 pub struct ReadFile {
     files: Arc<Files>,
-    entry: EntryRow,
+    file: ToRead,
     pos: u64,
     stream: Option<SyncWrapper<ByteStream>>,
     pending: Bytes,
@@ -39,15 +39,15 @@ pub struct ReadFile {
 
 impl fmt::Debug for ReadFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReadFile({}, at {})", self.entry.path, self.pos)
+        write!(f, "ReadFile({}, at {})", self.file.entry.path, self.pos)
     }
 }
 
 impl ReadFile {
-    pub fn new(files: Arc<Files>, entry: EntryRow) -> Self {
+    pub fn new(files: Arc<Files>, file: ToRead) -> Self {
         ReadFile {
             files,
-            entry,
+            file,
             pos: 0,
             stream: None,
             pending: Bytes::new(),
@@ -55,7 +55,7 @@ impl ReadFile {
     }
 
     fn size(&self) -> u64 {
-        self.entry.content.as_ref().map_or(0, |c| c.size)
+        self.file.entry.content.as_ref().map_or(0, |c| c.size)
     }
 
     async fn read(&mut self, count: usize) -> AppResult<Bytes> {
@@ -69,7 +69,7 @@ impl ReadFile {
                     start: self.pos,
                     len: size - self.pos,
                 };
-                let s = self.files.content(&self.entry, Some(range)).await?;
+                let s = self.files.read(&self.file, Some(range)).await?;
                 self.stream = Some(SyncWrapper::new(s));
             }
             let Some(stream) = self.stream.as_mut() else {
@@ -89,7 +89,7 @@ impl ReadFile {
 
 impl DavFile for ReadFile {
     fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        let meta: Box<dyn DavMetaData> = Box::new(Meta::of_row(&self.entry));
+        let meta: Box<dyn DavMetaData> = Box::new(Meta::of_row(&self.file.entry));
         async move { Ok(meta) }.boxed()
     }
 

@@ -24,7 +24,7 @@ use super::file::{ReadFile, WriteFile};
 use super::meta::{DirEntry, Meta};
 use super::paths::{api_path, names};
 use crate::error::{AppError, AppResult};
-use crate::files::{Files, Upload};
+use crate::files::{Files, ToRead, Upload};
 use crate::metadata::{
     DavPropRow, DeleteCheck, EntryKind, EntryRow, FileTarget, IfMatch, VersionTag,
 };
@@ -46,7 +46,7 @@ pub struct DavUser {
     /// A GET or HEAD looks its path up twice (for its metadata, then to open it): the
     /// second time is answered from here. Only for those two methods, which change
     /// nothing, so what is kept cannot go stale within the request.
-    pub looked_up: Arc<Mutex<Option<EntryRow>>>,
+    pub looked_up: Arc<Mutex<Option<ToRead>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -132,18 +132,30 @@ impl DbxFs {
         if names.is_empty() {
             return Ok(Node::Root);
         }
+        let e = self.to_read(user, names).await?.entry;
+        Ok(Node::Entry(Box::new(e)))
+    }
+
+    /// The entry at `names` (not the root). A GET or HEAD looks its own path up once (see
+    /// `DavUser::looked_up`), a GET with a small file's content.
+    async fn to_read(&self, user: &DavUser, names: &[String]) -> AppResult<ToRead> {
         let kept =
             matches!(user.method, Method::GET | Method::HEAD) && names == user.source.as_slice();
         if kept {
             if let Some(e) = lock(&user.looked_up).clone() {
-                return Ok(Node::Entry(Box::new(e)));
+                return Ok(e);
             }
         }
-        let e = self.files.entry_at(&user.id, &api_path(names)).await?;
+        let path = api_path(names);
+        let e = if kept && user.method == Method::GET {
+            self.files.entry_to_read_at(&user.id, &path).await?
+        } else {
+            self.files.entry_at(&user.id, &path).await?.into()
+        };
         if kept {
             *lock(&user.looked_up) = Some(e.clone());
         }
-        Ok(Node::Entry(Box::new(e)))
+        Ok(e)
     }
 
     async fn node_at(&self, user: &DavUser, path: &DavPath) -> AppResult<Node> {
@@ -186,15 +198,17 @@ impl DbxFs {
         o: OpenOptions,
     ) -> AppResult<Box<dyn DavFile>> {
         let names = names(path)?;
-        let current = match self.node(user, &names).await {
-            Ok(Node::Entry(e)) => Some(*e),
-            Ok(Node::Root) => return Err(AppError::bad_request("the root is a folder")),
+        if names.is_empty() {
+            return Err(AppError::bad_request("the root is a folder"));
+        }
+        let current = match self.to_read(user, &names).await {
+            Ok(e) => Some(e),
             Err(AppError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
         if current
             .as_ref()
-            .is_some_and(|e| e.kind == EntryKind::Folder)
+            .is_some_and(|e| e.entry.kind == EntryKind::Folder)
         {
             return Err(AppError::bad_request("that is a folder"));
         }

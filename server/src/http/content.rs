@@ -8,8 +8,7 @@ use warp::reply::Response;
 use warp::Reply;
 
 use crate::error::{AppError, AppResult};
-use crate::files::Files;
-use crate::metadata::EntryRow;
+use crate::files::{Files, ToRead};
 use crate::storage::ByteRange;
 
 /// Characters RFC 5987's `attr-char` allows unencoded.
@@ -88,11 +87,12 @@ fn set(res: &mut Response, name: header::HeaderName, value: &str) {
 /// Streams `file` (or the requested range) as a download.
 pub async fn serve_file(
     files: &Files,
-    file: &EntryRow,
+    file: &ToRead,
     headers: &HeaderMap,
     head: bool,
 ) -> AppResult<Response> {
     let c = file
+        .entry
         .content
         .as_ref()
         .ok_or_else(|| AppError::internal("a file row without content"))?;
@@ -101,7 +101,7 @@ pub async fn serve_file(
     let mut res = if head {
         Response::new(Default::default())
     } else {
-        let stream = files.content(file, range).await?;
+        let stream = files.read(file, range).await?;
         warp::reply::stream(SyncStream::new(stream)).into_response()
     };
     let len = range.map_or(c.size, |r| r.len);
@@ -117,7 +117,7 @@ pub async fn serve_file(
     set(
         &mut res,
         header::CONTENT_DISPOSITION,
-        &content_disposition(&file.name),
+        &content_disposition(&file.entry.name),
     );
     set(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     isolate(&mut res);

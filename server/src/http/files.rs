@@ -332,7 +332,7 @@ async fn download(
     user: String,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let file = files.entry(&user, &id, EntryKind::File).await?;
+    let file = files.file_to_read(&user, &id).await?;
     serve_file(&files, &file, &headers, head).await
 }
 

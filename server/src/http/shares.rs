@@ -206,5 +206,5 @@ async fn download(
     if !head && counts_as_download(&share, range) {
         shares.take_download(&share).await?;
     }
-    serve_file(&files, &file, &headers, head).await
+    serve_file(&files, &file.into(), &headers, head).await
 }

@@ -108,7 +108,7 @@ async fn download(
         .parse::<i64>()
         .map_err(|_| AppError::bad_request("the version must be a number"))?;
     let file = versions.as_file(&user, &id, version).await?;
-    serve_file(&files, &file, &headers, head).await
+    serve_file(&files, &file.into(), &headers, head).await
 }
 
 /// Make a version the current content again, as a new version.
