@@ -39,6 +39,15 @@ use crate::remote::RemotePath;
 struct Proxy {
     addr: std::net::SocketAddr,
     faults: Arc<Mutex<Faults>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+/// A run's proxy and its connections end with the run: thousands of runs share a process
+/// and its file descriptors (and sync's HTTP client keeps idle connections to each).
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
 }
 
 struct Faults {
@@ -60,12 +69,19 @@ impl Proxy {
             requests: 0,
         }));
         let f = faults.clone();
-        tokio::spawn(async move {
+        let accepting = tokio::spawn(async move {
+            // Dropped with this task: its connections end with it.
+            let mut relays = tokio::task::JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream, f.clone()));
+                relays.spawn(relay(client, upstream, f.clone()));
+                while relays.try_join_next().is_some() {}
             }
         });
-        Proxy { addr, faults }
+        Proxy {
+            addr,
+            faults,
+            accepting,
+        }
     }
 
     fn set(&self, seed: u64, rate: f64) {
@@ -665,6 +681,10 @@ fn seeds() -> Vec<u64> {
     (start..start + runs).collect()
 }
 
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
 /// Runs at a time: each is a chain of requests, so a few together keep both cores busy.
 const PARALLEL: usize = 4;
 
@@ -679,6 +699,7 @@ async fn seeded_runs_of_real_devices_converge_and_lose_nothing() {
         seeds[0]
     );
     let started = std::time::Instant::now();
+    let fds_before = open_fds();
     let results: Vec<(u64, RunResult)> = futures_util::stream::iter(seeds.iter().map(|&seed| {
         let world = &world;
         async move { (seed, run(world, seed).await) }
@@ -700,9 +721,12 @@ async fn seeded_runs_of_real_devices_converge_and_lose_nothing() {
         }
     }
     eprintln!(
-        "sync simulation: {} runs in {:.1} s, {requests} requests, {dropped} of them dropped",
+        "sync simulation: {} runs in {:.1} s, {requests} requests, {dropped} of them dropped; \
+         {} file descriptors open before, {} after",
         seeds.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        fds_before,
+        open_fds()
     );
     assert!(
         failed.is_empty(),
