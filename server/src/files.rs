@@ -52,6 +52,13 @@ impl From<EntryRow> for ToRead {
 }
 
 impl ToRead {
+    /// The live entry at `names` (checked names), read within another call to the database.
+    pub fn at(r: &dyn Repository, user: &str, names: &[String]) -> RepoResult<Option<ToRead>> {
+        r.entry_by_path(user, names)?
+            .map(|e| ToRead::read(r, e))
+            .transpose()
+    }
+
     fn read(r: &dyn Repository, entry: EntryRow) -> RepoResult<ToRead> {
         let small = match &entry.content {
             Some(c) if is_inline_key(&c.blob_key) => r.inline_blob(&c.blob_key)?.map(Bytes::from),
@@ -179,11 +186,7 @@ impl Files {
         let names = parse_path(path)?;
         let u = user.to_string();
         self.db
-            .run(move |r| {
-                r.entry_by_path(&u, &names)?
-                    .map(|e| ToRead::read(r, e))
-                    .transpose()
-            })
+            .run(move |r| ToRead::at(r, &u, &names))
             .await?
             .ok_or_else(|| AppError::not_found("entry"))
     }

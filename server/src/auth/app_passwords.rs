@@ -14,7 +14,7 @@ use super::throttle::rate_key;
 use super::tokens::{random_token, token_hash};
 use super::{limited, Auth, NO_ADDR};
 use crate::error::{AppError, AppResult};
-use crate::metadata::{new_id, AppPasswordRow, UserRow};
+use crate::metadata::{new_id, AppPasswordRow, RepoResult, Repository, UserRow};
 
 /// Longest app password name, in characters.
 const MAX_NAME_CHARS: usize = 100;
@@ -93,12 +93,18 @@ impl Auth {
     }
 
     /// The user behind an `Authorization: Basic` header holding an e-mail and one of
-    /// that account's app passwords.
-    pub async fn authenticate_basic(
+    /// that account's app passwords, and what `then` reads for that user, in the same
+    /// call to the database: a request that must read one thing pays one call, not two.
+    pub async fn authenticate_basic<T, F>(
         &self,
         header: Option<&str>,
         addr: Option<IpAddr>,
-    ) -> AppResult<UserRow> {
+        then: F,
+    ) -> AppResult<(UserRow, T)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Repository, &UserRow) -> RepoResult<T> + Send + 'static,
+    {
         let (email, password) = parse_basic(header)?;
         // The same keys as login's limits: the address, and the e-mail from that address.
         let ip = addr.map_or(NO_ADDR, rate_key);
@@ -106,12 +112,18 @@ impl Auth {
         self.by_addr.refused(&ip).map_err(limited)?;
         self.by_account.refused(&account).map_err(limited)?;
         let (lookup, hash) = (email.clone(), token_hash(&password));
-        match self
+        let found = self
             .db
-            .run(move |r| r.user_by_app_password(&lookup, &hash))
-            .await?
-        {
-            Some(user) => Ok(user),
+            .run(move |r| match r.user_by_app_password(&lookup, &hash)? {
+                Some(user) => {
+                    let more = then(r, &user)?;
+                    Ok(Some((user, more)))
+                }
+                None => Ok(None),
+            })
+            .await?;
+        match found {
+            Some(found) => Ok(found),
             None => {
                 self.by_addr.fail(&ip).await;
                 self.by_account.fail(&account).await;

@@ -24,7 +24,7 @@ use http_body::Body as HttpBody;
 
 use crate::auth::Auth;
 use crate::error::{AppError, AppResult};
-use crate::files::Files;
+use crate::files::{Files, ToRead};
 use crate::properties::Properties;
 use fs::{DavUser, DbxFs};
 
@@ -80,8 +80,20 @@ impl WebDav {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let user = self.auth.authenticate_basic(auth, addr).await?;
-        let names = paths::names_of_url(req.uri().path())?;
+        // A GET reads its path's entry (and a small file's content) with the credentials.
+        let names = paths::names_of_url(req.uri().path());
+        let prefetch = match &names {
+            Ok(n) if req.method() == Method::GET && !n.is_empty() => Some(n.clone()),
+            _ => None,
+        };
+        let (user, looked_up) = self
+            .auth
+            .authenticate_basic(auth, addr, move |r, user| match prefetch {
+                Some(n) => ToRead::at(r, &user.id, &n),
+                None => Ok(None),
+            })
+            .await?;
+        let names = names?;
         let destination = match req.headers().get("destination") {
             Some(v) => {
                 let v = v
@@ -115,7 +127,7 @@ impl WebDav {
             method: req.method().clone(),
             source: names,
             destination,
-            looked_up: Default::default(),
+            looked_up: Arc::new(Mutex::new(looked_up)),
         };
         // A panic in the protocol library must cost one request a 500, not the
         // connection (and its other requests) a reset.
