@@ -15,7 +15,8 @@
 //!
 //! Runs share one server and one account, each below its own remote folder. The seed of a
 //! failing run is printed; replay it with `DBX_SYNC_REAL_SEED=<seed>`, more runs with
-//! `DBX_SYNC_REAL_RUNS=<n>` (default 1000), a trace with `DBX_SYNC_SIM_TRACE=1`:
+//! `DBX_SYNC_REAL_RUNS=<n>` (default 1000) from `DBX_SYNC_REAL_START=<seed>` (by default
+//! a random one; `scripts/test.sh` sets 0), a trace with `DBX_SYNC_SIM_TRACE=1`:
 //! `cargo test -p dbx --bin dbx sync::sim_real`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -677,7 +678,10 @@ fn seeds() -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    let start: u64 = rand::rng().random_range(0..1_000_000_000);
+    let start: u64 = std::env::var("DBX_SYNC_REAL_START")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random_range(0..1_000_000_000));
     (start..start + runs).collect()
 }
 
