@@ -226,9 +226,9 @@ const HOUSEKEEPING_TICK: Duration = Duration::from_secs(5);
 
 /// Periodic work: every few seconds, refresh the planner's statistics of tables that grew
 /// (a fresh Postgres database has none, and without them a lookup by path scans the
-/// user's entries: the first minute of a new server ran at a fifth of its speed); each
-/// minute, forget refilled rate limits; hourly, purge what is past its retention and
-/// collect orphan blobs past the grace period.
+/// user's entries: a new server's first minute of small uploads ran at a quarter of its
+/// speed); each minute, forget refilled rate limits; hourly, purge what is past its
+/// retention and collect orphan blobs past the grace period.
 fn spawn_housekeeping(
     auth: Arc<Auth>,
     shares: Arc<Shares>,
