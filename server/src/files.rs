@@ -181,22 +181,18 @@ impl Files {
             .ok_or_else(|| AppError::not_found(EntryKind::File.noun()))
     }
 
-    /// The live entry at `path`, with a file's content when that is small (see [`ToRead`]).
-    pub async fn entry_to_read_at(&self, user: &str, path: &str) -> AppResult<ToRead> {
-        let names = parse_path(path)?;
-        let u = user.to_string();
-        self.db
-            .run(move |r| ToRead::at(r, &u, &names))
-            .await?
-            .ok_or_else(|| AppError::not_found("entry"))
-    }
-
-    /// The bytes of `file` (or a range of them), from what was read with it when it could.
+    /// The bytes of `file` (or a range of them), from what was read with it when it could,
+    /// else streamed from the blob store.
     pub async fn read(&self, file: &ToRead, range: Option<ByteRange>) -> AppResult<ByteStream> {
-        match &file.small {
-            Some(data) => Ok(stream_of(data.clone(), range)),
-            None => self.content(&file.entry, range).await,
+        if let Some(data) = &file.small {
+            return Ok(stream_of(data.clone(), range));
         }
+        let c = file
+            .entry
+            .content
+            .as_ref()
+            .ok_or_else(|| AppError::internal("a file row without content"))?;
+        Ok(self.blobs.get(&c.blob_key, range).await?)
     }
 
     pub async fn entry_at(&self, user: &str, path: &str) -> AppResult<EntryRow> {
@@ -472,19 +468,6 @@ impl Files {
     async fn delete_blob(&self, key: &str) -> Result<(), BlobError> {
         fail_blob!("upload.discard");
         self.blobs.delete(key).await
-    }
-
-    /// Opens a file's content (or a range of it) for streaming.
-    pub async fn content(
-        &self,
-        file: &EntryRow,
-        range: Option<ByteRange>,
-    ) -> AppResult<ByteStream> {
-        let c = file
-            .content
-            .as_ref()
-            .ok_or_else(|| AppError::internal("a file row without content"))?;
-        Ok(self.blobs.get(&c.blob_key, range).await?)
     }
 }
 

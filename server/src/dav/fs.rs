@@ -137,7 +137,8 @@ impl DbxFs {
     }
 
     /// The entry at `names` (not the root). A GET or HEAD looks its own path up once (see
-    /// `DavUser::looked_up`), a GET with a small file's content.
+    /// `DavUser::looked_up`; a GET's was read with its credentials, with a small file's
+    /// content).
     async fn to_read(&self, user: &DavUser, names: &[String]) -> AppResult<ToRead> {
         let kept =
             matches!(user.method, Method::GET | Method::HEAD) && names == user.source.as_slice();
@@ -146,12 +147,11 @@ impl DbxFs {
                 return Ok(e);
             }
         }
-        let path = api_path(names);
-        let e = if kept && user.method == Method::GET {
-            self.files.entry_to_read_at(&user.id, &path).await?
-        } else {
-            self.files.entry_at(&user.id, &path).await?.into()
-        };
+        let e: ToRead = self
+            .files
+            .entry_at(&user.id, &api_path(names))
+            .await?
+            .into();
         if kept {
             *lock(&user.looked_up) = Some(e.clone());
         }
