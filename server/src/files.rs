@@ -192,6 +192,12 @@ impl Files {
             .content
             .as_ref()
             .ok_or_else(|| AppError::internal("a file row without content"))?;
+        // The whole content as a range: a store then knows the length up front (S3 reads
+        // a long one by windows).
+        let range = range.or((c.size > 0).then_some(ByteRange {
+            start: 0,
+            len: c.size,
+        }));
         Ok(self.blobs.get(&c.blob_key, range).await?)
     }
 

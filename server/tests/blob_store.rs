@@ -245,6 +245,24 @@ async fn large_blob(s: &dyn BlobStore, p: &str) {
     let read = hash_stream(s.get(&key, None).await.expect("get")).await;
     assert_eq!(read, (size, hash), "large blob read back differs");
 
+    // Long ranges, which S3 reads by windows fetched side by side: whole, and from
+    // inside one window to inside another.
+    let whole = get_all(s, &key, None).await;
+    let all = Some(ByteRange {
+        start: 0,
+        len: size,
+    });
+    assert!(
+        get_all(s, &key, all).await == whole,
+        "the whole blob as a range differs"
+    );
+    let (start, len) = (8 * MIB as u64 - 5, 32 * MIB as u64 + 7);
+    let got = get_all(s, &key, Some(ByteRange { start, len })).await;
+    assert!(
+        got == whole[start as usize..(start + len) as usize],
+        "a long range differs"
+    );
+
     // A range across the first part boundary.
     let start = PART_SIZE - 10;
     let got = get_all(s, &key, Some(ByteRange { start, len: 20 })).await;
@@ -307,6 +325,11 @@ async fn missing(s: &dyn BlobStore, p: &str) {
         None,
         Some(ByteRange { start: 0, len: 10 }),
         Some(ByteRange { start: 3, len: 0 }),
+        // Long enough to be read by windows on S3.
+        Some(ByteRange {
+            start: 0,
+            len: 1 << 30,
+        }),
     ] {
         match s.get(&key, range).await {
             Err(BlobError::NotFound(k)) => assert_eq!(k, key),
@@ -710,6 +733,85 @@ async fn s3_transient_failures_are_retried() {
         Err(BlobError::Unavailable(msg)) => assert!(!msg.contains('\n'), "{msg}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
+}
+
+/// A TCP proxy in front of the S3 server that, once armed, closes the first connection
+/// to carry more than `after` bytes toward the client, there: a transfer cut mid-body.
+struct CuttingProxy {
+    addr: std::net::SocketAddr,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: String, after: u64) -> CuttingProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = Arc::new(AtomicBool::new(false));
+        let arming = armed.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, armed) = (upstream.clone(), arming.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut from_client, mut to_client) = client.into_split();
+                    let (mut from_server, mut to_server) = server.into_split();
+                    let requests = tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+                    });
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut passed = 0u64;
+                    while let Ok(n) = from_server.read(&mut buf).await {
+                        if n == 0 || to_client.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        passed += n as u64;
+                        if passed > after && armed.swap(false, Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                    requests.abort();
+                });
+            }
+        });
+        CuttingProxy { addr, armed }
+    }
+}
+
+#[tokio::test]
+async fn s3_a_long_read_survives_a_cut_transfer() {
+    let Some((bucket, settings)) = s3_env() else {
+        return;
+    };
+    let proxy = CuttingProxy::start(upstream(&settings), MIB as u64).await;
+    let store = S3BlobStore::open(&bucket, &through(&settings, proxy.addr))
+        .await
+        .unwrap();
+    let key = format!("user/windows/{}", uuid::Uuid::now_v7());
+    let total = 40 * MIB + 3;
+    let (size, hash) = generated_hash(7, total);
+    store
+        .put(&key, generated_body(7, total, MIB))
+        .await
+        .unwrap();
+
+    // One window's transfer is cut after 1 MiB: that window is fetched again, and the
+    // bytes come out whole and in order.
+    proxy.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let all = Some(ByteRange {
+        start: 0,
+        len: size,
+    });
+    let read = hash_stream(store.get(&key, all).await.unwrap()).await;
+    assert!(
+        !proxy.armed.load(std::sync::atomic::Ordering::SeqCst),
+        "no transfer was cut"
+    );
+    assert_eq!(read, (size, hash));
+    store.delete(&key).await.unwrap();
 }
 
 /// A TCP proxy in front of the S3 server that, once told to, stops passing bytes either

@@ -5,6 +5,7 @@ pub mod fs;
 mod fs_staged;
 pub mod s3;
 mod s3_staged;
+mod s3_windows;
 
 use std::pin::Pin;
 use std::sync::Arc;

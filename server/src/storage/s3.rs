@@ -26,6 +26,7 @@ use minio::s3::types::{BucketName, ObjectKey, Region, S3Api, ToStream};
 use minio::s3::{MinioClient, MinioClientBuilder};
 use tokio::sync::oneshot;
 
+use super::s3_windows;
 use super::{
     check_key, BlobError, BlobInfo, BlobResult, BlobStore, ByteRange, ByteStream, S3Settings,
     Staged,
@@ -105,6 +106,7 @@ where
     }
 }
 
+#[derive(Clone)]
 pub struct S3BlobStore {
     pub(super) client: MinioClient,
     pub(super) bucket: BucketName,
@@ -292,49 +294,11 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str, range: Option<ByteRange>) -> BlobResult<ByteStream> {
-        let object = object_key(key)?;
-        // minio would send `bytes=start-(start-1)` for an empty range.
-        if range.is_some_and(|r| r.len == 0) {
-            return match self.stat(key).await? {
-                Some(_) => Ok(Box::pin(futures_util::stream::empty())),
-                None => Err(BlobError::NotFound(key.to_string())),
-            };
-        }
-        let what = format!("S3 get of {key}");
-        // Retried until the reply starts: no byte of the body has reached the caller yet.
-        let response = retry(&what, || {
-            let request = self.client.get_object(&self.bucket, object.clone());
-            async move {
-                let request = request?;
-                match range {
-                    // minio would overflow computing the last byte: ask for all from `start`.
-                    Some(r) if r.start.checked_add(r.len).is_none() => {
-                        request.offset(r.start).build().send().await
-                    }
-                    Some(r) => request.offset(r.start).length(r.len).build().send().await,
-                    None => request.build().send().await,
-                }
+        match range {
+            Some(r) if r.len >= s3_windows::WINDOWED_MIN => {
+                s3_windows::windowed(self.clone(), key.to_string(), r).await
             }
-        })
-        .await;
-        let response = match response {
-            Ok(resp) => Ok(resp),
-            Err(Failure::S3(e)) => Err(e),
-            Err(f) => return Err(f.into_blob_error(&what)),
-        };
-        match response {
-            Ok(resp) => {
-                // Streams as it arrives; `into_bytes` would load the whole blob.
-                let (stream, _len) = resp
-                    .into_boxed_stream()
-                    .map_err(|e| backend(&format!("S3 get of {key}"), &e))?;
-                Ok(stream)
-            }
-            Err(e) if is_not_found(&e) => Err(BlobError::NotFound(key.to_string())),
-            // A range that starts at or past the end: nothing to send, as with the
-            // filesystem store.
-            Err(e) if is_invalid_range(&e) => Ok(Box::pin(futures_util::stream::empty())),
-            Err(e) => Err(backend(&format!("S3 get of {key}"), &e)),
+            _ => self.get_stream(key, range).await,
         }
     }
 
@@ -436,6 +400,59 @@ impl BlobStore for S3BlobStore {
 }
 
 impl S3BlobStore {
+    /// `range` of the object at `key` (all of it if `None`) as one GET, streamed as it
+    /// arrives.
+    pub(super) async fn get_stream(
+        &self,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> BlobResult<ByteStream> {
+        let object = object_key(key)?;
+        // minio would send `bytes=start-(start-1)` for an empty range.
+        if range.is_some_and(|r| r.len == 0) {
+            return match self.stat(key).await? {
+                Some(_) => Ok(Box::pin(futures_util::stream::empty())),
+                None => Err(BlobError::NotFound(key.to_string())),
+            };
+        }
+        let what = format!("S3 get of {key}");
+        // Retried until the reply starts: no byte of the body has reached the caller yet.
+        let response = retry(&what, || {
+            let request = self.client.get_object(&self.bucket, object.clone());
+            async move {
+                let request = request?;
+                match range {
+                    // minio would overflow computing the last byte: ask for all from `start`.
+                    Some(r) if r.start.checked_add(r.len).is_none() => {
+                        request.offset(r.start).build().send().await
+                    }
+                    Some(r) => request.offset(r.start).length(r.len).build().send().await,
+                    None => request.build().send().await,
+                }
+            }
+        })
+        .await;
+        let response = match response {
+            Ok(resp) => Ok(resp),
+            Err(Failure::S3(e)) => Err(e),
+            Err(f) => return Err(f.into_blob_error(&what)),
+        };
+        match response {
+            Ok(resp) => {
+                // Streams as it arrives; `into_bytes` would load the whole blob.
+                let (stream, _len) = resp
+                    .into_boxed_stream()
+                    .map_err(|e| backend(&format!("S3 get of {key}"), &e))?;
+                Ok(stream)
+            }
+            Err(e) if is_not_found(&e) => Err(BlobError::NotFound(key.to_string())),
+            // A range that starts at or past the end: nothing to send, as with the
+            // filesystem store.
+            Err(e) if is_invalid_range(&e) => Ok(Box::pin(futures_util::stream::empty())),
+            Err(e) => Err(backend(&format!("S3 get of {key}"), &e)),
+        }
+    }
+
     /// One listing, all pages.
     async fn list_once(&self, prefix: &str) -> Result<Vec<BlobInfo>, MinioError> {
         let request = self.client.list_objects(&self.bucket)?.recursive(true);
