@@ -94,12 +94,16 @@ async fn fetch(
         // A transfer cut short is an error here (the reply's length is known), not a
         // short window.
         let failure = match read_all(body).await {
-            Ok((pieces, got)) => {
+            Ok((pieces, got)) if got <= w.len => {
                 return Ok(Window {
                     pieces,
                     short: got < w.len,
                 })
             }
+            Ok((_, got)) => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("S3 sent {got} bytes of {key} where {} were asked", w.len),
+            ),
             Err(e) => e,
         };
         if tries >= BODY_ATTEMPTS {
