@@ -59,6 +59,22 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// `retry`, with a request that got no answer already the store's error: what is left is
+/// the server's answer or its error, for the caller to tell apart (absent, a bad range).
+async fn retry_answer<T, Fut>(
+    what: &str,
+    attempt: impl FnMut() -> Fut,
+) -> BlobResult<Result<T, MinioError>>
+where
+    Fut: Future<Output = Result<T, MinioError>>,
+{
+    match retry(what, attempt).await {
+        Ok(v) => Ok(Ok(v)),
+        Err(Failure::S3(e)) => Ok(Err(e)),
+        Err(f) => Err(f.into_blob_error(what)),
+    }
+}
+
 /// How an S3 request failed.
 pub(super) enum Failure {
     S3(MinioError),
@@ -305,16 +321,11 @@ impl BlobStore for S3BlobStore {
     async fn stat(&self, key: &str) -> BlobResult<Option<BlobInfo>> {
         let object = object_key(key)?;
         let what = format!("S3 stat of {key}");
-        let response = retry(&what, || {
+        let response = retry_answer(&what, || {
             let request = self.client.stat_object(&self.bucket, object.clone());
             async move { request?.build().send().await }
         })
-        .await;
-        let response = match response {
-            Ok(resp) => Ok(resp),
-            Err(Failure::S3(e)) => Err(e),
-            Err(f) => return Err(f.into_blob_error(&what)),
-        };
+        .await?;
         match response {
             Ok(resp) => {
                 let size = resp
@@ -417,7 +428,7 @@ impl S3BlobStore {
         }
         let what = format!("S3 get of {key}");
         // Retried until the reply starts: no byte of the body has reached the caller yet.
-        let response = retry(&what, || {
+        let response = retry_answer(&what, || {
             let request = self.client.get_object(&self.bucket, object.clone());
             async move {
                 let request = request?;
@@ -431,12 +442,7 @@ impl S3BlobStore {
                 }
             }
         })
-        .await;
-        let response = match response {
-            Ok(resp) => Ok(resp),
-            Err(Failure::S3(e)) => Err(e),
-            Err(f) => return Err(f.into_blob_error(&what)),
-        };
+        .await?;
         match response {
             Ok(resp) => {
                 // Streams as it arrives; `into_bytes` would load the whole blob.
