@@ -1241,6 +1241,63 @@ fn sqlite_log_is_checkpointed_off_the_write_path() {
     );
 }
 
+/// Under writes that never pause, with readers beside them, the log is still reused from
+/// its start: it stays well below the 4,000-page mark where every commit would checkpoint
+/// again (that mark was where it sat, and writes ran slower than they arrived).
+#[test]
+fn sqlite_log_is_restarted_under_steady_writes_and_reads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("dbx.sqlite");
+    let repo: Repo = Arc::new(SqliteRepo::open(&db).expect("open"));
+    repo.migrate().expect("migrate");
+    let u = user(&repo);
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (repo, user, done) = (repo.clone(), u.id.clone(), done.clone());
+            thread::spawn(move || {
+                let mut lists = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    repo.list_children(&user, None, None, 50).expect("list");
+                    lists += 1;
+                }
+                lists
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (repo, user) = (repo.clone(), u.id.clone());
+            thread::spawn(move || {
+                for i in 0..1_500 {
+                    mkdir(&repo, &user, None, &format!("w{w}-{i}"));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().expect("reader") > 0, "a reader never ran");
+    }
+    let wal_pages = std::fs::metadata(dir.path().join("dbx.sqlite-wal"))
+        .expect("the log")
+        .len()
+        / 4096;
+    assert!(
+        wal_pages < 3_000,
+        "the log grew to {wal_pages} pages under steady writes: it was never restarted"
+    );
+    assert_eq!(
+        repo.list_children(&u.id, None, None, 10_000)
+            .expect("list")
+            .len(),
+        3_000
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Postgres only
 

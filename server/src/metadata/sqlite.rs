@@ -2,7 +2,7 @@
 //! `synchronous=FULL`, so a committed write survives a power cut before any 2xx goes out.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use dbx_shared::api::ChangeOp;
@@ -54,7 +54,7 @@ const SHARE_COLS: &str =
 pub struct SqliteRepo {
     pool: Pool<SqliteConnectionManager>,
     /// Serializes this process's write transactions (see `write`).
-    writer: Mutex<()>,
+    writer: Arc<Mutex<()>>,
     checkpoints: checkpoint::Checkpointer,
 }
 
@@ -661,10 +661,12 @@ impl SqliteRepo {
             .build(manager)
             .map_err(backend)?;
         // The pool's first connections have switched the file to WAL by now.
-        let checkpoints = checkpoint::Checkpointer::start(path).map_err(backend)?;
+        let writer = Arc::new(Mutex::new(()));
+        let checkpoints =
+            checkpoint::Checkpointer::start(path, Arc::clone(&writer)).map_err(backend)?;
         Ok(SqliteRepo {
             pool,
-            writer: Mutex::new(()),
+            writer,
             checkpoints,
         })
     }

@@ -8,14 +8,21 @@
 //! commits, without holding any writer's turn (a PASSIVE checkpoint waits for no reader
 //! or writer), so the log's pages are nearly all copied already when it is reused.
 //!
-//! The log is reused from its start only once a checkpoint has copied all of it, and
-//! under writes that never pause a checkpoint running beside them never catches up. So
-//! the pool's connections keep an automatic checkpoint at a higher mark (4,000 pages
-//! instead of 1,000) as a backstop: it bounds the log, and since this thread has copied
-//! most of it, it costs the writer little more than one fsync.
+//! The log is reused from its start only by a writer that begins when a checkpoint has
+//! copied all of it and no reader still reads from it. Under steady writes that moment
+//! never comes: each checkpoint running beside the writers ends a few pages behind. The
+//! log then grew to the pool's automatic checkpoint mark (4,000 pages), where every
+//! commit checkpointed again with two more fsyncs, and writes ran slower than they
+//! arrived: a queue of 100-300 ms built up until the writes paused. So once the log has
+//! grown past [`RESTART_AT`] pages, this thread takes the writer turn itself, copies the
+//! few pages written since its last pass and waits for the readers still in the log
+//! (a RESTART checkpoint, bounded by [`RESTART_WAIT`]); the next writer then reuses the
+//! log from its start. Writers wait for that short step, not for a whole copy.
+//! The automatic checkpoint stays as a backstop, for writes from another process.
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -27,6 +34,14 @@ const GATHER: Duration = Duration::from_millis(50);
 /// A checkpoint at least this often while nothing wakes the thread (writes from another
 /// process on the same file).
 const IDLE: Duration = Duration::from_secs(1);
+/// Pages in the log past which the log is restarted under the writer turn (SQLite's own
+/// automatic checkpoint mark; a page is 4 KiB).
+const RESTART_AT: i64 = 1000;
+/// The longest the restart waits, holding the writer turn, for readers to leave the log
+/// (or for a writer of another process); past it the log is left for the next pass.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+/// The busy handler's pause between two looks at the readers during a restart.
+const RESTART_POLL: Duration = Duration::from_micros(250);
 
 /// Wakes the checkpoint thread; the thread ends when this is dropped.
 pub(super) struct Checkpointer {
@@ -34,10 +49,11 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread on a connection of its own to the database at `path`.
-    pub(super) fn start(path: &Path) -> std::io::Result<Self> {
+    /// Starts the thread on a connection of its own to the database at `path`;
+    /// `writer_turn` is the lock this process's writers take before they begin.
+    pub(super) fn start(path: &Path, writer_turn: Arc<Mutex<()>>) -> std::io::Result<Self> {
         let conn = Connection::open(path)
-            .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 10000;").map(|()| c))
+            .and_then(|c| c.busy_handler(Some(wait_briefly)).map(|()| c))
             .map_err(std::io::Error::other)?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         thread::Builder::new()
@@ -47,11 +63,11 @@ impl Checkpointer {
                     Ok(()) => thread::sleep(GATHER),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
-                        checkpoint(&conn);
+                        checkpoint(&conn, &writer_turn);
                         return;
                     }
                 }
-                checkpoint(&conn);
+                checkpoint(&conn, &writer_turn);
             })?;
         Ok(Checkpointer { wake })
     }
@@ -62,9 +78,49 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint(conn: &Connection) {
-    // A failed checkpoint leaves the log as it is; the next one catches up.
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        tracing::warn!("sqlite checkpoint: {e}");
+/// Copies the log into the database beside the writers, then restarts the log under
+/// the writer turn if it has grown past [`RESTART_AT`]. A checkpoint that fails or is
+/// busy leaves the log as it is; the next pass catches up.
+fn checkpoint(conn: &Connection, writer_turn: &Mutex<()>) {
+    match run(conn, "PASSIVE") {
+        Ok(Pass { log_pages, .. }) if log_pages >= RESTART_AT => {
+            let _turn = writer_turn.lock().unwrap_or_else(|p| p.into_inner());
+            match run(conn, "RESTART") {
+                Ok(restart) if restart.busy => {
+                    tracing::debug!("sqlite log restart: readers stayed, left for the next pass");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("sqlite log restart: {e}"),
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("sqlite checkpoint: {e}"),
     }
+}
+
+/// What a checkpoint reports.
+struct Pass {
+    /// It could not finish: a reader or another writer held the log past the busy handler.
+    busy: bool,
+    log_pages: i64,
+}
+
+fn run(conn: &Connection, mode: &str) -> rusqlite::Result<Pass> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok(Pass {
+            busy: r.get::<_, i64>(0)? != 0,
+            log_pages: r.get(1)?,
+        })
+    })
+}
+
+/// SQLite's busy handler for this connection: polls every [`RESTART_POLL`] up to
+/// [`RESTART_WAIT`] (a PASSIVE checkpoint never calls it).
+fn wait_briefly(attempts: i32) -> bool {
+    let limit = (RESTART_WAIT.as_micros() / RESTART_POLL.as_micros()) as i32;
+    if attempts >= limit {
+        return false;
+    }
+    thread::sleep(RESTART_POLL);
+    true
 }
