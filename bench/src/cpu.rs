@@ -28,7 +28,7 @@ pub struct CpuProbe {
 impl CpuProbe {
     pub fn snapshot(&self, server_pid: Option<u32>) -> Option<Snapshot> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let (total, busy) = machine_ticks(&stat)?;
+        let MachineTicks { total, busy, .. } = machine_ticks(&stat)?;
         let mut pids = vec![std::process::id()];
         pids.extend(server_pid);
         pids.extend(self.extra_pids.iter().copied());
@@ -52,8 +52,18 @@ pub fn other_share(a: &Snapshot, b: &Snapshot) -> Option<f64> {
     Some(busy.saturating_sub(ours) as f64 / total as f64)
 }
 
-/// (all ticks, busy ticks) from the `cpu` line of /proc/stat.
-fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
+/// The `cpu` line of /proc/stat, summed over the machine's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    /// Every tick, busy, idle or stolen.
+    total: u64,
+    /// Ticks this machine's processes and kernel ran.
+    busy: u64,
+    /// Ticks the hypervisor gave to other machines while this one had work to run.
+    steal: u64,
+}
+
+fn machine_ticks(stat: &str) -> Option<MachineTicks> {
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
         .split_whitespace()
@@ -63,8 +73,62 @@ fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
     // user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
     let get = |i: usize| v.get(i).copied().unwrap_or(0);
     let idle = get(3) + get(4);
-    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
-    Some((busy + idle, busy))
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6);
+    let steal = get(7);
+    Some(MachineTicks {
+        total: busy + idle + steal,
+        busy,
+        steal,
+    })
+}
+
+/// Samples the host's steal while a measurement runs: a latency tail can come from the
+/// hypervisor running other machines on this one's cores, in bursts that an average over
+/// the whole measurement hides.
+pub struct StealWatch {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Option<f64>>,
+}
+
+/// How long each steal sample spans.
+const STEAL_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl StealWatch {
+    pub fn start() -> StealWatch {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let read = || {
+                std::fs::read_to_string("/proc/stat")
+                    .ok()
+                    .and_then(|s| machine_ticks(&s))
+            };
+            let mut last = read()?;
+            let mut peak = 0.0f64;
+            let mut tick = tokio::time::interval(STEAL_WINDOW);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => return Some(peak),
+                }
+                let now = read()?;
+                peak = peak.max(steal_share(&last, &now).unwrap_or(0.0));
+                last = now;
+            }
+        });
+        StealWatch { stop, task }
+    }
+
+    /// The largest share of the machine's CPU time the host took in one
+    /// [`STEAL_WINDOW`], 0 to 1; None where /proc/stat cannot be read.
+    pub async fn peak(self) -> Option<f64> {
+        let _ = self.stop.send(());
+        self.task.await.ok().flatten()
+    }
+}
+
+fn steal_share(a: &MachineTicks, b: &MachineTicks) -> Option<f64> {
+    let total = b.total.checked_sub(a.total).filter(|t| *t > 0)?;
+    Some(b.steal.saturating_sub(a.steal) as f64 / total as f64)
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -106,13 +170,30 @@ mod tests {
     #[test]
     fn parses_proc_stat() {
         let stat = "cpu  100 5 50 1000 20 1 2 3 0 0\ncpu0 50 2 25 500 10 0 1 1 0 0\n";
-        assert_eq!(machine_ticks(stat), Some((1181, 161)));
+        assert_eq!(
+            machine_ticks(stat),
+            Some(MachineTicks {
+                total: 1181,
+                busy: 158,
+                steal: 3
+            })
+        );
     }
 
     #[test]
     fn parses_process_stat_with_odd_names() {
         let stat = "42 (dbx server) S 1 42 42 0 -1 4194304 100 0 0 0 7 3 0 0 20 0 1 0";
         assert_eq!(stat_ticks(stat), Some(10));
+    }
+
+    #[test]
+    fn steal_share_is_of_all_ticks() {
+        let stat = |steal: u64, idle: u64| {
+            machine_ticks(&format!("cpu  10 0 10 {idle} 0 0 0 {steal} 0 0\n"))
+        };
+        let (a, b) = (stat(5, 100).expect("a"), stat(14, 111).expect("b"));
+        assert_eq!(steal_share(&a, &b), Some(0.45));
+        assert_eq!(steal_share(&a, &a), None);
     }
 
     #[test]

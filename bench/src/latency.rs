@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::api::{Api, REQUEST_TIMEOUT};
-use crate::cpu::{other_share, CpuProbe};
+use crate::cpu::{other_share, CpuProbe, StealWatch};
 use crate::util::Prng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -179,6 +179,9 @@ pub struct LatencyRow {
     /// Share of the whole machine that processes other than the bench, the server and its
     /// backends used during the measurement (0 to 1).
     pub other_cpu: Option<f64>,
+    /// The largest share of the machine's CPU time that the hypervisor took in one 100 ms
+    /// window of the measurement (0 to 1).
+    pub steal_peak: Option<f64>,
 }
 
 /// Bounds of one measurement.
@@ -235,7 +238,9 @@ pub async fn measure(
     );
     let target = (capacity * plan.load).max(0.1);
     let before = cpu.snapshot(Some(server_pid));
+    let steal = StealWatch::start();
     let open = open_loop(api, fx, op, clients, target, plan, &format!("{run_tag}m")).await?;
+    let steal_peak = steal.peak().await;
     let after = cpu.snapshot(Some(server_pid));
     let other_cpu = match (before, after) {
         (Some(a), Some(b)) => other_share(&a, &b),
@@ -258,6 +263,7 @@ pub async fn measure(
         max_ms: ms(h.max()),
         mean_ms: h.mean() / 1000.0,
         other_cpu,
+        steal_peak,
     })
 }
 

@@ -173,6 +173,10 @@ pub const LATENCY_METHOD: &str = "open loop (wrk2-style): for each call and clie
     every latency is measured from the intended send time, so a stall counts against every \
     request it delayed (coordinated omission accounted for)";
 
+/// A 100 ms window in which the hypervisor took at least this share of the CPUs is noted
+/// beside the row: enough to hold every request of that window back.
+const STEAL_NOTED: f64 = 0.2;
+
 const DASH: &str = "–";
 
 struct Table {
@@ -247,6 +251,13 @@ pub fn config_table(c: &ConfigReport, plan: &Plan) -> String {
                 );
                 if let Some(other) = r.other_cpu.filter(|o| *o >= 0.05) {
                     let _ = write!(notes, "; other processes {:.0} % CPU", other * 100.0);
+                }
+                if let Some(steal) = r.steal_peak.filter(|s| *s >= STEAL_NOTED) {
+                    let _ = write!(
+                        notes,
+                        "; the host took {:.0} % of the CPUs for 100 ms",
+                        steal * 100.0
+                    );
                 }
                 if r.achieved_rps < 0.9 * r.target_rps {
                     let _ = write!(notes, "; fell behind: {}/s done", fmt_rate(r.achieved_rps));
@@ -769,7 +780,9 @@ pub fn markdown(run: &RunReport) -> String {
         "Latency: {}; offered load {:.0} % of capacity, up to {} requests or {} s per row. \
          The bench, dbx-server and its backends share the machine's cores; \"other processes \
          N % CPU\" is the share of the whole machine that anything else used during a row (a \
-         neighbour's build on a shared machine shows there).\n",
+         neighbour's build on a shared machine shows there); \"the host took N % of the CPUs \
+         for 100 ms\" is the worst 100 ms of the row's steal time, when the hypervisor ran \
+         other machines on this one's cores.\n",
         LATENCY_METHOD,
         run.plan.latency.load * 100.0,
         thousands(run.plan.latency.samples),
