@@ -24,6 +24,8 @@ use tokio::time::Instant;
 
 use crate::api::{Api, REQUEST_TIMEOUT};
 use crate::cpu::{other_share, CpuProbe, StealWatch};
+use crate::procs::ServerProcess;
+use crate::server_log;
 use crate::util::Prng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -182,6 +184,10 @@ pub struct LatencyRow {
     /// The largest share of the machine's CPU time that the hypervisor took in one 100 ms
     /// window of the measurement (0 to 1).
     pub steal_peak: Option<f64>,
+    /// The 99th percentile of the server's own handler time over the measurement, in
+    /// whole milliseconds as its request log gives them (truncated); None when the server
+    /// logs no requests.
+    pub server_p99_ms: Option<u64>,
 }
 
 /// Bounds of one measurement.
@@ -215,8 +221,9 @@ pub async fn measure(
     clients: usize,
     plan: &LatencyPlan,
     cpu: &CpuProbe,
-    server_pid: u32,
+    server: &ServerProcess,
 ) -> Result<LatencyRow> {
+    let (server_pid, server_log) = (server.pid, server.log.as_path());
     let clients = clients.max(1);
     // Names of created entries: unique per op (each op has its own parent) and client count.
     let run_tag = format!("n{clients}");
@@ -238,9 +245,13 @@ pub async fn measure(
     );
     let target = (capacity * plan.load).max(0.1);
     let before = cpu.snapshot(Some(server_pid));
+    let log_mark = server_log::end_of(server_log);
     let steal = StealWatch::start();
     let open = open_loop(api, fx, op, clients, target, plan, &format!("{run_tag}m")).await?;
     let steal_peak = steal.peak().await;
+    let server_p99_ms = log_mark
+        .and_then(|m| server_log::request_ms_since(server_log, m))
+        .map(|ms| percentile(ms, 0.99));
     let after = cpu.snapshot(Some(server_pid));
     let other_cpu = match (before, after) {
         (Some(a), Some(b)) => other_share(&a, &b),
@@ -264,6 +275,7 @@ pub async fn measure(
         mean_ms: h.mean() / 1000.0,
         other_cpu,
         steal_peak,
+        server_p99_ms,
     })
 }
 
@@ -374,4 +386,25 @@ async fn open_loop(
     }
     let took = start.elapsed();
     Ok(OpenLoop { hist, errors, took })
+}
+
+/// The value at quantile `q` (0 to 1) of `values`, nearest rank.
+fn percentile(mut values: Vec<u64>, q: f64) -> u64 {
+    values.sort_unstable();
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len().max(1));
+    values.get(rank - 1).copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentile_is_the_nearest_rank() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(values.clone(), 0.99), 99);
+        assert_eq!(percentile(values, 0.5), 50);
+        assert_eq!(percentile(vec![7], 0.99), 7);
+        assert_eq!(percentile(vec![3, 1, 2], 1.0), 3);
+    }
 }

@@ -12,6 +12,7 @@ mod cpu;
 mod latency;
 mod procs;
 mod report;
+mod server_log;
 mod transfer;
 mod tus;
 mod util;
@@ -693,7 +694,7 @@ async fn latency_and_medium(
             rep.medium = Outcome::Failed(why);
         }
         Ok((server, api)) => {
-            rep.latency = latency_phase(ctx, &api, server.pid).await.into();
+            rep.latency = latency_phase(ctx, &api, &server).await.into();
             progress!(
                 "{} × {} MB up and down",
                 ctx.plan.medium_runs,
@@ -739,22 +740,14 @@ async fn webdav_phase(ctx: &Ctx, servers: &Servers<'_>) -> Result<webdav::Webdav
     Ok(report)
 }
 
-async fn latency_phase(ctx: &Ctx, api: &Api, server_pid: u32) -> Result<Vec<LatencyRow>> {
+async fn latency_phase(ctx: &Ctx, api: &Api, server: &ServerProcess) -> Result<Vec<LatencyRow>> {
     progress!("preparing a folder of 1,000 entries");
     let fx = Arc::new(latency::prepare(api, fresh_seed()).await?);
     let mut rows = Vec::new();
     for op in Op::ALL {
         for &clients in &ctx.plan.clients {
-            let row = latency::measure(
-                api,
-                &fx,
-                op,
-                clients,
-                &ctx.plan.latency,
-                &ctx.cpu,
-                server_pid,
-            )
-            .await?;
+            let row = latency::measure(api, &fx, op, clients, &ctx.plan.latency, &ctx.cpu, server)
+                .await?;
             progress!(
                 "{} × {clients}: capacity {:.0}/s, at {:.0}/s p50 {:.2} ms p95 {:.2} ms p99 {:.2} ms max {:.1} ms",
                 op.label(),

@@ -249,6 +249,9 @@ pub fn config_table(c: &ConfigReport, plan: &Plan) -> String {
                     fmt_rate(r.capacity_rps),
                     thousands(r.samples)
                 );
+                if let Some(ms) = r.server_p99_ms {
+                    let _ = write!(notes, "; in dbx-server p99 < {} ms", ms + 1);
+                }
                 if let Some(other) = r.other_cpu.filter(|o| *o >= 0.05) {
                     let _ = write!(notes, "; other processes {:.0} % CPU", other * 100.0);
                 }
@@ -782,7 +785,8 @@ pub fn markdown(run: &RunReport) -> String {
          N % CPU\" is the share of the whole machine that anything else used during a row (a \
          neighbour's build on a shared machine shows there); \"the host took N % of the CPUs \
          for 100 ms\" is the worst 100 ms of the row's steal time, when the hypervisor ran \
-         other machines on this one's cores.\n",
+         other machines on this one's cores; \"in dbx-server p99 < N ms\" is the 99th \
+         percentile of the server's own time per request, from its request log.\n",
         LATENCY_METHOD,
         run.plan.latency.load * 100.0,
         thousands(run.plan.latency.samples),
