@@ -27,8 +27,7 @@ pub struct CpuProbe {
 
 impl CpuProbe {
     pub fn snapshot(&self, server_pid: Option<u32>) -> Option<Snapshot> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let MachineTicks { total, busy, .. } = machine_ticks(&stat)?;
+        let MachineTicks { total, busy, .. } = machine_now()?;
         let mut pids = vec![std::process::id()];
         pids.extend(server_pid);
         pids.extend(self.extra_pids.iter().copied());
@@ -61,6 +60,10 @@ struct MachineTicks {
     busy: u64,
     /// Ticks the hypervisor gave to other machines while this one had work to run.
     steal: u64,
+}
+
+fn machine_now() -> Option<MachineTicks> {
+    machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 fn machine_ticks(stat: &str) -> Option<MachineTicks> {
@@ -97,12 +100,7 @@ impl StealWatch {
     pub fn start() -> StealWatch {
         let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let read = || {
-                std::fs::read_to_string("/proc/stat")
-                    .ok()
-                    .and_then(|s| machine_ticks(&s))
-            };
-            let mut last = read()?;
+            let mut last = machine_now()?;
             let mut peak = 0.0f64;
             let mut tick = tokio::time::interval(STEAL_WINDOW);
             loop {
@@ -110,7 +108,7 @@ impl StealWatch {
                     _ = tick.tick() => {}
                     _ = &mut stopped => return Some(peak),
                 }
-                let now = read()?;
+                let now = machine_now()?;
                 peak = peak.max(steal_share(&last, &now).unwrap_or(0.0));
                 last = now;
             }

@@ -388,11 +388,16 @@ async fn open_loop(
     Ok(OpenLoop { hist, errors, took })
 }
 
-/// The value at quantile `q` (0 to 1) of `values`, nearest rank.
-fn percentile(mut values: Vec<u64>, q: f64) -> u64 {
-    values.sort_unstable();
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len().max(1));
-    values.get(rank - 1).copied().unwrap_or(0)
+/// The value at quantile `q` (0 to 1) of `values`, nearest rank (as the client's
+/// percentiles are taken).
+fn percentile(values: Vec<u64>, q: f64) -> u64 {
+    let Ok(mut hist) = new_hist() else {
+        return 0;
+    };
+    for v in values {
+        hist.saturating_record(v);
+    }
+    hist.value_at_quantile(q)
 }
 
 #[cfg(test)]

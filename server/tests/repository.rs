@@ -1212,23 +1212,34 @@ fn concurrent_share_downloads_and_rotations(repo: &Repo) {
 // ---------------------------------------------------------------------------------------
 // SQLite only
 
+/// A migrated SQLite repository in a file of its own, with the folder that holds it and
+/// its write-ahead log.
+fn sqlite_on_disk() -> (tempfile::TempDir, Repo) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo: Repo = Arc::new(SqliteRepo::open(&dir.path().join("dbx.sqlite")).expect("open"));
+    repo.migrate().expect("migrate");
+    (dir, repo)
+}
+
+/// The size of the write-ahead log of the repository made by [`sqlite_on_disk`].
+fn log_bytes(dir: &tempfile::TempDir) -> u64 {
+    std::fs::metadata(dir.path().join("dbx.sqlite-wal"))
+        .expect("the log")
+        .len()
+}
+
 /// The write-ahead log is checkpointed and reused, not grown with every commit, under
 /// writes that never pause: 2,000 folders write about 80 MB of log pages, and the log
 /// stays within its backstop mark of 4,000 pages (16 MB) and one transaction.
 #[test]
 fn sqlite_log_is_checkpointed_off_the_write_path() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("dbx.sqlite");
-    let repo: Repo = Arc::new(SqliteRepo::open(&db).expect("open"));
-    repo.migrate().expect("migrate");
+    let (dir, repo) = sqlite_on_disk();
     let u = user(&repo);
     let commits = 2_000;
     for i in 0..commits {
         mkdir(&repo, &u.id, None, &format!("d{i}"));
     }
-    let wal = std::fs::metadata(dir.path().join("dbx.sqlite-wal"))
-        .expect("the log")
-        .len();
+    let wal = log_bytes(&dir);
     assert!(
         wal < 20 << 20,
         "the log grew to {wal} bytes over {commits} commits: nothing checkpointed it"
@@ -1246,10 +1257,7 @@ fn sqlite_log_is_checkpointed_off_the_write_path() {
 /// again (that mark was where it sat, and writes ran slower than they arrived).
 #[test]
 fn sqlite_log_is_restarted_under_steady_writes_and_reads() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("dbx.sqlite");
-    let repo: Repo = Arc::new(SqliteRepo::open(&db).expect("open"));
-    repo.migrate().expect("migrate");
+    let (dir, repo) = sqlite_on_disk();
     let u = user(&repo);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
@@ -1282,10 +1290,7 @@ fn sqlite_log_is_restarted_under_steady_writes_and_reads() {
     for r in readers {
         assert!(r.join().expect("reader") > 0, "a reader never ran");
     }
-    let wal_pages = std::fs::metadata(dir.path().join("dbx.sqlite-wal"))
-        .expect("the log")
-        .len()
-        / 4096;
+    let wal_pages = log_bytes(&dir) / 4096;
     assert!(
         wal_pages < 3_000,
         "the log grew to {wal_pages} pages under steady writes: it was never restarted"

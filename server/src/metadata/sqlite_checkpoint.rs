@@ -42,6 +42,8 @@ const RESTART_AT: i64 = 1000;
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 /// The busy handler's pause between two looks at the readers during a restart.
 const RESTART_POLL: Duration = Duration::from_micros(250);
+/// How many pauses fit in [`RESTART_WAIT`].
+const RESTART_POLLS: i32 = (RESTART_WAIT.as_micros() / RESTART_POLL.as_micros()) as i32;
 
 /// Wakes the checkpoint thread; the thread ends when this is dropped.
 pub(super) struct Checkpointer {
@@ -117,8 +119,7 @@ fn run(conn: &Connection, mode: &str) -> rusqlite::Result<Pass> {
 /// SQLite's busy handler for this connection: polls every [`RESTART_POLL`] up to
 /// [`RESTART_WAIT`] (a PASSIVE checkpoint never calls it).
 fn wait_briefly(attempts: i32) -> bool {
-    let limit = (RESTART_WAIT.as_micros() / RESTART_POLL.as_micros()) as i32;
-    if attempts >= limit {
+    if attempts >= RESTART_POLLS {
         return false;
     }
     thread::sleep(RESTART_POLL);
