@@ -168,10 +168,10 @@ pub struct RunReport {
 }
 
 pub const LATENCY_METHOD: &str = "open loop (wrk2-style): for each call and client count, the \
-    clients first send back to back for a few seconds to measure capacity; then each client \
-    sends on a fixed schedule so that together they offer a fixed share of that capacity, and \
-    every latency is measured from the intended send time, so a stall counts against every \
-    request it delayed (coordinated omission accounted for)";
+    clients first send back to back for a few seconds, twice, and the slower run is the \
+    capacity; then each client sends on a fixed schedule so that together they offer a fixed \
+    share of that capacity, and every latency is measured from the intended send time, so a \
+    stall counts against every request it delayed (coordinated omission accounted for)";
 
 /// A 100 ms window in which the hypervisor took at least this share of the CPUs is noted
 /// beside the row: enough to hold every request of that window back.
