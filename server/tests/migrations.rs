@@ -197,7 +197,8 @@ fn check_upgraded(repo: &dyn Repository) {
         ]
     );
     assert!(log.iter().all(|c| c.from_path.is_none()));
-    assert_eq!(log[2].entry.path(), "/Docs/a.txt");
+    let entry = log[2].entry.parse().expect("a logged entry");
+    assert_eq!(entry.path(), "/Docs/a.txt");
 
     // New in 0002: moves, with their old path in the log.
     let to = MoveTo {

@@ -160,6 +160,11 @@ fn all_changes(repo: &Repo, user: &str) -> Vec<ChangeRow> {
     repo.changes_since(user, 0, 100_000).expect("changes")
 }
 
+/// The entry a change row logged, as the API shows it.
+fn logged(c: &ChangeRow) -> Entry {
+    c.entry.parse().expect("a logged entry")
+}
+
 fn version(e: &EntryRow) -> i64 {
     e.content.as_ref().expect("a file").version
 }
@@ -371,7 +376,7 @@ fn put_file(repo: &Repo) {
     assert_eq!(f.parent_id.as_deref(), Some(b.id.as_str()));
     let log: Vec<(ChangeOp, String)> = all_changes(repo, &u.id)
         .into_iter()
-        .map(|c| (c.op, c.entry.path().to_string()))
+        .map(|c| (c.op, logged(&c).path().to_string()))
         .collect();
     assert_eq!(
         log,
@@ -639,7 +644,7 @@ fn delete_folder_subtree(repo: &Repo) {
     let log = repo.changes_since(&u.id, before, 100).expect("changes");
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].seq, log[0].op), (before + 1, ChangeOp::Delete));
-    assert_eq!(log[0].entry, d.to_api());
+    assert_eq!(logged(&log[0]), d.to_api());
 
     // The paths are free again.
     let again = repo
@@ -861,7 +866,7 @@ fn change_log(repo: &Repo) {
     use ChangeOp::*;
     assert_eq!(ops, vec![Create, Create, Update, Create, Create, Delete]);
     // Each row holds the entry as it was right after its change.
-    let snapshots: Vec<Entry> = log.iter().map(|c| c.entry.clone()).collect();
+    let snapshots: Vec<Entry> = log.iter().map(logged).collect();
     assert_eq!(
         snapshots,
         vec![
@@ -998,7 +1003,7 @@ fn copy_file_shares_the_blob(repo: &Repo) {
     // The copy is in the change log like any upload.
     let last = all_changes(repo, &u.id).pop().expect("a change");
     assert_eq!(
-        (last.op, last.entry.id()),
+        (last.op, logged(&last).id()),
         (ChangeOp::Update, out.entry.id.as_str())
     );
     // Deleting the source leaves the copy's blob referenced.
@@ -1119,10 +1124,10 @@ fn concurrent_writers_leave_a_gap_free_log(repo: &Repo) {
     assert_eq!(repo.latest_change(&u.id).expect("latest"), total as i64);
     assert_eq!(seen.len(), total);
     assert_eq!(seen, all_changes(repo, &u.id));
-    let paths: HashSet<&str> = seen.iter().map(|c| c.entry.path()).collect();
+    let paths: HashSet<String> = seen.iter().map(|c| logged(c).path().to_string()).collect();
     assert_eq!(paths.len(), total);
     assert!(seen.iter().all(|c| c.op == ChangeOp::Create));
-    assert_eq!(seen[0].entry.path(), "/shared");
+    assert_eq!(logged(&seen[0]).path(), "/shared");
 }
 
 /// Uploads racing to one new path end as one create and updates, never an error.
@@ -1498,7 +1503,7 @@ fn log_since(repo: &Repo, user: &str, after: i64) -> Vec<(ChangeOp, String)> {
     repo.changes_since(user, after, 1000)
         .expect("changes")
         .into_iter()
-        .map(|c| (c.op, c.entry.path().to_string()))
+        .map(|c| (c.op, logged(&c).path().to_string()))
         .collect()
 }
 

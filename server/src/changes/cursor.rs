@@ -49,7 +49,11 @@ pub fn decode(raw: &str) -> Option<Cursor> {
 pub fn tag(change: &ChangeRow) -> String {
     let mut h = Sha256::new();
     h.update(op_name(change.op).as_bytes());
-    h.update(serde_json::to_vec(&change.entry).unwrap_or_default());
+    // The entry parsed and written again, as tags were made before the log's text was sent
+    // as it is: a cursor handed out then, over a row written by hand or by an older
+    // serializer, keeps its tag.
+    let written = change.entry.parse().and_then(|e| serde_json::to_vec(&e));
+    h.update(written.unwrap_or_else(|_| change.entry.as_str().as_bytes().to_vec()));
     hex::encode(&h.finalize()[..8])
 }
 

@@ -7,13 +7,60 @@ pub mod waker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbx_shared::api::{Change, DeltaReply};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{AppError, AppResult};
-use crate::metadata::Db;
+use crate::metadata::{ChangeRow, Db};
 pub use waker::{ChangeWaker, LocalWaker};
+
+/// A page of the log as `GET /delta` answers it.
+#[derive(Debug)]
+pub struct DeltaPage {
+    entries: Vec<ChangeRow>,
+    cursor: String,
+    has_more: bool,
+}
+
+impl DeltaPage {
+    /// The page as `DeltaReply` writes it, each entry's logged text copied in as it is:
+    /// parsing and writing again 1,000 entries was half of a `/delta` call's time.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let entries: usize = self
+            .entries
+            .iter()
+            .map(|c| {
+                ENVELOPE + c.entry.as_str().len() + c.from_path.as_ref().map_or(0, String::len)
+            })
+            .sum();
+        let mut out = Vec::with_capacity(entries + self.cursor.len() + ENVELOPE);
+        out.extend_from_slice(b"{\"entries\":[");
+        for (i, c) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"op\":");
+            serde_json::to_writer(&mut out, &c.op)?;
+            if let Some(from) = &c.from_path {
+                out.extend_from_slice(b",\"from_path\":");
+                serde_json::to_writer(&mut out, from)?;
+            }
+            out.extend_from_slice(b",\"entry\":");
+            out.extend_from_slice(c.entry.as_str().as_bytes());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"cursor\":");
+        serde_json::to_writer(&mut out, &self.cursor)?;
+        out.extend_from_slice(b",\"has_more\":");
+        serde_json::to_writer(&mut out, &self.has_more)?;
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
+/// Room for the JSON around one change (or the page's own fields), so the body is
+/// allocated once.
+const ENVELOPE: usize = 64;
 
 pub struct Delta {
     db: Db,
@@ -120,7 +167,7 @@ impl Delta {
         user_id: &str,
         cursor: Option<&str>,
         limit: usize,
-    ) -> AppResult<DeltaReply> {
+    ) -> AppResult<DeltaPage> {
         let after = self.position(user_id, cursor).await?;
         let user = user_id.to_string();
         // One more than asked tells whether there is more without a second query.
@@ -137,15 +184,8 @@ impl Delta {
                 self.cursor_at(user_id, after, tag).await?
             }
         };
-        Ok(DeltaReply {
-            entries: rows
-                .into_iter()
-                .map(|c| Change {
-                    op: c.op,
-                    from_path: c.from_path,
-                    entry: c.entry,
-                })
-                .collect(),
+        Ok(DeltaPage {
+            entries: rows,
             cursor: next,
             has_more,
         })
@@ -177,6 +217,80 @@ impl Delta {
                 _ = tokio::time::sleep_until(deadline) => return Ok(false),
                 _ = self.shutdown.cancelled() => return Ok(false),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::LoggedEntry;
+    use chrono::TimeZone;
+    use dbx_shared::api::{Change, ChangeOp, DeltaReply, Entry, FileEntry, FolderEntry};
+
+    fn changes() -> Vec<Change> {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 12, 4, 22, 0, 0).unwrap();
+        let folder = Entry::Folder(FolderEntry {
+            id: "f1".into(),
+            name: "Docs \"2026\"".into(),
+            parent_id: None,
+            path: "/Docs \"2026\"".into(),
+            created_at: t,
+            updated_at: t,
+        });
+        let file = Entry::File(FileEntry {
+            id: "f2".into(),
+            name: "a\u{e9}\n.txt".into(),
+            parent_id: Some("f1".into()),
+            path: "/Docs \"2026\"/a\u{e9}\n.txt".into(),
+            size: 4096,
+            mime_type: "text/plain".into(),
+            content_hash: "0".repeat(64),
+            version: 3,
+            created_at: t,
+            updated_at: t,
+        });
+        vec![
+            Change {
+                op: ChangeOp::Create,
+                from_path: None,
+                entry: folder,
+            },
+            Change {
+                op: ChangeOp::Move,
+                from_path: Some("/b \"\\ \u{1}.txt".into()),
+                entry: file,
+            },
+        ]
+    }
+
+    /// The page written around the log's text is byte for byte what `DeltaReply` writes.
+    #[test]
+    fn a_page_is_written_as_delta_reply_writes_it() {
+        for (changes, has_more) in [(changes(), true), (changes(), false), (vec![], false)] {
+            let page = DeltaPage {
+                entries: changes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ChangeRow {
+                        seq: i as i64 + 1,
+                        op: c.op,
+                        from_path: c.from_path.clone(),
+                        entry: LoggedEntry::of(&c.entry).unwrap(),
+                    })
+                    .collect(),
+                cursor: "djI6dTE6ZGI6MjoxMjM0".into(),
+                has_more,
+            };
+            let reply = DeltaReply {
+                entries: changes,
+                cursor: page.cursor.clone(),
+                has_more,
+            };
+            assert_eq!(
+                String::from_utf8(page.to_json().unwrap()).unwrap(),
+                serde_json::to_string(&reply).unwrap()
+            );
         }
     }
 }

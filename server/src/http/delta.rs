@@ -66,7 +66,7 @@ async fn page(delta: Arc<Delta>, user: String, q: HashMap<String, String>) -> Ap
     let limit = limit_param(&q, 1000, 10_000)?;
     let cursor = q.get("cursor").map(String::as_str);
     let page = delta.page(&user, cursor, limit).await?;
-    Ok(reply::json(StatusCode::OK, &page))
+    Ok(reply::json_written(StatusCode::OK, page.to_json()))
 }
 
 /// The position now, to start from without replaying history.

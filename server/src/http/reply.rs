@@ -15,7 +15,12 @@ const JSON: &str = "application/json; charset=utf-8";
 const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
+    json_written(status, serde_json::to_vec(value))
+}
+
+/// A body already written as JSON.
+pub fn json_written(status: StatusCode, body: serde_json::Result<Vec<u8>>) -> Response {
+    match body {
         Ok(body) => {
             let mut res = Response::new(body.into());
             *res.status_mut() = status;

@@ -364,7 +364,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         from_path: Option<&str>,
         now: DateTime<Utc>,
     ) -> RepoResult<()> {
-        let json = serde_json::to_string(&entry.to_api()).map_err(other)?;
+        let logged = LoggedEntry::of(&entry.to_api()).map_err(other)?;
         // One round trip: the position, the row, and the announcement, which is delivered
         // when (and only if) the transaction commits (duplicates within one transaction
         // are folded into one by the server).
@@ -379,7 +379,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
                 &entry.user_id,
                 &op_name(op),
                 &entry.id,
-                &json,
+                &logged.as_str(),
                 &from_path,
                 &to_millis(now),
                 &CHANGES_CHANNEL,
@@ -1418,7 +1418,7 @@ impl Repository for PgRepo {
                     seq,
                     op: op_from_name(&op),
                     from_path: r.try_get(3).map_err(backend)?,
-                    entry: serde_json::from_str(&json).map_err(other)?,
+                    entry: LoggedEntry::from_log(json),
                 })
             })
             .collect()

@@ -279,12 +279,12 @@ impl Store for Sqlite<'_> {
                 |r| r.get(0),
             )
             .map_err(backend)?;
-        let json = serde_json::to_string(&entry.to_api()).map_err(backend)?;
+        let logged = LoggedEntry::of(&entry.to_api()).map_err(backend)?;
         self.0
             .execute(
                 "INSERT INTO changes (user_id, seq, op, entry_id, entry_json, from_path, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![entry.user_id, seq, op_name(op), entry.id, json, from_path, to_millis(now)],
+                params![entry.user_id, seq, op_name(op), entry.id, logged.as_str(), from_path, to_millis(now)],
             )
             .map_err(backend)?;
         Ok(())
@@ -1239,14 +1239,11 @@ impl Repository for SqliteRepo {
     }
 
     fn latest_change(&self, user_id: &str) -> RepoResult<i64> {
+        // Cached: each /delta page and long-poll asks.
         let seq: Option<i64> = self
             .conn()?
-            .query_row(
-                "SELECT change_seq FROM users WHERE id = ?1",
-                params![user_id],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT change_seq FROM users WHERE id = ?1")
+            .and_then(|mut s| s.query_row(params![user_id], |r| r.get(0)).optional())
             .map_err(backend)?;
         seq.ok_or(RepoError::NotFound("user"))
     }
@@ -1275,7 +1272,7 @@ impl Repository for SqliteRepo {
                 seq,
                 op: op_from_name(&op),
                 from_path,
-                entry: serde_json::from_str(&json).map_err(backend)?,
+                entry: LoggedEntry::from_log(json),
             })
         })
         .collect()

@@ -223,7 +223,11 @@ pub fn check_change_log(repo: &dyn Repository, user_id: &str, live: &Tree) -> Re
                 ));
             }
             next += 1;
-            apply(&mut replay, row.op, row.from_path.as_deref(), &row.entry);
+            let entry = row
+                .entry
+                .parse()
+                .map_err(|e| format!("change log: position {}: {e}", row.seq))?;
+            apply(&mut replay, row.op, row.from_path.as_deref(), &entry);
         }
     }
     if next - 1 != latest {

@@ -69,9 +69,14 @@ pub fn move_and_rename_a_file(repo: &Repo) {
 
     // One change per move, with the path it came from.
     let log = log_after(repo, &u.id, before);
+    let entries: Vec<_> = log
+        .iter()
+        .map(|c| c.entry.parse().expect("a logged entry"))
+        .collect();
     let seen: Vec<_> = log
         .iter()
-        .map(|c| (c.seq - before, c.op, c.from_path.as_deref(), c.entry.path()))
+        .zip(&entries)
+        .map(|(c, e)| (c.seq - before, c.op, c.from_path.as_deref(), e.path()))
         .collect();
     assert_eq!(
         seen,
@@ -81,7 +86,10 @@ pub fn move_and_rename_a_file(repo: &Repo) {
             (3, ChangeOp::Move, Some("/b/y.txt"), "/z.txt"),
         ]
     );
-    assert_eq!(log[0].entry, moved.to_api());
+    assert_eq!(
+        log[0].entry.parse().expect("a logged entry"),
+        moved.to_api()
+    );
     // Older rows have no from_path.
     assert!(all_changes(repo, &u.id)[..before as usize]
         .iter()
@@ -156,7 +164,10 @@ pub fn move_a_folder_with_its_subtree(repo: &Repo) {
         (log[0].op, log[0].from_path.as_deref()),
         (ChangeOp::Move, Some("/d"))
     );
-    assert_eq!(log[0].entry, moved.to_api());
+    assert_eq!(
+        log[0].entry.parse().expect("a logged entry"),
+        moved.to_api()
+    );
 
     // The old paths are free; and the tree moves back up.
     put(repo, &u.id, "/d/e/f.txt", "b-f2");
