@@ -153,7 +153,7 @@ impl Files {
             .await?;
         let (rows, next) = paging::page(rows, limit, |e| encode_list_token(&e.position()));
         Ok(ListReply {
-            entries: rows.iter().map(EntryRow::to_api).collect(),
+            entries: rows.into_iter().map(EntryRow::into_api).collect(),
             next,
         })
     }
