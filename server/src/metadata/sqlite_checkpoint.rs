@@ -22,10 +22,11 @@
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 /// How long the thread waits after a wake-up before it checkpoints, so one checkpoint
@@ -42,6 +43,9 @@ const RESTART_AT: i64 = 1000;
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 /// The busy handler's pause between two looks at the readers during a restart.
 const RESTART_POLL: Duration = Duration::from_micros(250);
+/// Restarts tried in one pass before the log is left for the next: a reader held up by a
+/// busy machine can outlast one wait, and the next pass may be 50 ms and many pages later.
+const RESTART_TRIES: usize = 3;
 /// How many pauses fit in [`RESTART_WAIT`].
 const RESTART_POLLS: i32 = (RESTART_WAIT.as_micros() / RESTART_POLL.as_micros()) as i32;
 
@@ -60,16 +64,21 @@ impl Checkpointer {
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || loop {
-                match woken.recv_timeout(IDLE) {
-                    Ok(()) => thread::sleep(GATHER),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        checkpoint(&conn, &writer_turn);
-                        return;
+            .spawn(move || {
+                let mut restart_near = false;
+                loop {
+                    match woken.recv_timeout(IDLE) {
+                        // A restart that is near is not put off to gather a burst: the
+                        // log grows by a page or ten with every commit meanwhile.
+                        Ok(()) if !restart_near => thread::sleep(GATHER),
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => {
+                            checkpoint(&conn, &writer_turn);
+                            return;
+                        }
                     }
+                    restart_near = checkpoint(&conn, &writer_turn) >= RESTART_AT / 2;
                 }
-                checkpoint(&conn, &writer_turn);
             })?;
         Ok(Checkpointer { wake })
     }
@@ -81,23 +90,37 @@ impl Checkpointer {
 }
 
 /// Copies the log into the database beside the writers, then restarts the log under
-/// the writer turn if it has grown past [`RESTART_AT`]. A checkpoint that fails or is
-/// busy leaves the log as it is; the next pass catches up.
-fn checkpoint(conn: &Connection, writer_turn: &Mutex<()>) {
-    match run(conn, "PASSIVE") {
-        Ok(Pass { log_pages, .. }) if log_pages >= RESTART_AT => {
-            let _turn = writer_turn.lock().unwrap_or_else(|p| p.into_inner());
-            match run(conn, "RESTART") {
-                Ok(restart) if restart.busy => {
-                    tracing::debug!("sqlite log restart: readers stayed, left for the next pass");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("sqlite log restart: {e}"),
+/// the writer turn if it has grown past [`RESTART_AT`]; returns the log's length in pages
+/// as this pass left it. A checkpoint that fails or is busy leaves the log as it is; the
+/// next pass catches up.
+fn checkpoint(conn: &Connection, writer_turn: &Mutex<()>) -> i64 {
+    let log_pages = match run(conn, "PASSIVE") {
+        Ok(pass) => pass.log_pages,
+        Err(e) => {
+            tracing::warn!("sqlite checkpoint: {e}");
+            return 0;
+        }
+    };
+    if log_pages < RESTART_AT {
+        return log_pages;
+    }
+    for _ in 0..RESTART_TRIES {
+        // The turn is let go between tries, so writers are held up for one try at most.
+        let turn = writer_turn.lock();
+        let restart = run(conn, "RESTART");
+        MutexGuard::unlock_fair(turn);
+        match restart {
+            // The next writer starts the log over.
+            Ok(r) if !r.busy => return 0,
+            Ok(_) => thread::sleep(RESTART_POLL),
+            Err(e) => {
+                tracing::warn!("sqlite log restart: {e}");
+                return log_pages;
             }
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!("sqlite checkpoint: {e}"),
     }
+    tracing::debug!("sqlite log restart: readers stayed, left for the next pass");
+    log_pages
 }
 
 /// What a checkpoint reports.
