@@ -6,7 +6,7 @@ use dbx_server::metadata::{
 };
 use dbx_shared::api::ChangeOp;
 
-use super::{all_changes, mkdir, names, now, put, user, version, Repo};
+use super::{all_changes, logged, mkdir, names, now, put, user, version, Repo};
 
 fn to(parent_id: Option<Option<&str>>, name: Option<&str>) -> MoveTo {
     MoveTo {
@@ -69,10 +69,7 @@ pub fn move_and_rename_a_file(repo: &Repo) {
 
     // One change per move, with the path it came from.
     let log = log_after(repo, &u.id, before);
-    let entries: Vec<_> = log
-        .iter()
-        .map(|c| c.entry.parse().expect("a logged entry"))
-        .collect();
+    let entries: Vec<_> = log.iter().map(logged).collect();
     let seen: Vec<_> = log
         .iter()
         .zip(&entries)
@@ -86,10 +83,7 @@ pub fn move_and_rename_a_file(repo: &Repo) {
             (3, ChangeOp::Move, Some("/b/y.txt"), "/z.txt"),
         ]
     );
-    assert_eq!(
-        log[0].entry.parse().expect("a logged entry"),
-        moved.to_api()
-    );
+    assert_eq!(logged(&log[0]), moved.to_api());
     // Older rows have no from_path.
     assert!(all_changes(repo, &u.id)[..before as usize]
         .iter()
@@ -164,10 +158,7 @@ pub fn move_a_folder_with_its_subtree(repo: &Repo) {
         (log[0].op, log[0].from_path.as_deref()),
         (ChangeOp::Move, Some("/d"))
     );
-    assert_eq!(
-        log[0].entry.parse().expect("a logged entry"),
-        moved.to_api()
-    );
+    assert_eq!(logged(&log[0]), moved.to_api());
 
     // The old paths are free; and the tree moves back up.
     put(repo, &u.id, "/d/e/f.txt", "b-f2");
